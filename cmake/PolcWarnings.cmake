@@ -1,0 +1,16 @@
+# Warning and sanitizer flags shared by every polc target.
+add_library(polc_options INTERFACE)
+target_compile_options(polc_options INTERFACE -Wall -Wextra -Wno-unused-parameter)
+if(POLC_WERROR)
+  target_compile_options(polc_options INTERFACE -Werror)
+endif()
+if(POLC_ASAN)
+  target_compile_options(polc_options INTERFACE -fsanitize=address -fno-omit-frame-pointer)
+  target_link_options(polc_options INTERFACE -fsanitize=address)
+endif()
+if(POLC_UBSAN)
+  target_compile_options(polc_options INTERFACE -fsanitize=undefined -fno-sanitize-recover=undefined)
+  target_link_options(polc_options INTERFACE -fsanitize=undefined)
+endif()
+
+# Third-party headers (LLVM, clang, ANTLR) are included as SYSTEM so their warnings stay out.
