@@ -113,7 +113,7 @@ Meta read_meta(Reader& r, const Cursor& obj, bool namespaced, bool name_optional
   }
   if (!r.expect_map(md)) return m;
   r.check_fields(md, object_meta_fields());
-  m.loc = r.loc(md);
+  m.loc = md.child("name").present() ? r.loc(md.child("name")) : r.loc(md);
   bool ok = true;
   if (auto n = md.child("name"); n.present()) {
     if (auto s = r.string(n)) {
@@ -169,6 +169,15 @@ void parse_namespace(LoadContext& ctx, Reader& r, const Cursor& obj) {
   r.check_fields(obj, kTopFields);
   Meta m = read_meta(r, obj, false);
   if (!m.ok || !ctx.claim_name(r, obj, "Namespace", "", m.name)) return;
+  // A pod, workload or service read earlier may have synthesized this namespace already:
+  // complete that entry instead of adding a second namespace with the same name.
+  if (auto existing = ctx.model.find_namespace(m.name)) {
+    ir::Namespace& ns = ctx.model.namespaces[existing->v];
+    ns.labels = m.labels;
+    ns.declared = true;
+    ns.loc = m.loc;
+    return;
+  }
   ir::Namespace ns;
   ns.id = ir::NamespaceId(static_cast<uint32_t>(ctx.model.namespaces.size()));
   ns.name = m.name;
@@ -351,6 +360,13 @@ void expand_daemonsets(LoadContext& ctx) {
   for (auto& ds : ctx.daemonsets) {
     std::vector<std::string> nodes;
     for (const auto& n : ctx.model.nodes) nodes.push_back(n.name);
+    // Nodes known only from pods' spec.nodeName are made by finalize (in name order); a
+    // DaemonSet runs on them too.
+    std::set<std::string> named;
+    for (const auto& e : ctx.model.endpoints)
+      if (!e.node_name.empty() && std::find(nodes.begin(), nodes.end(), e.node_name) == nodes.end())
+        named.insert(e.node_name);
+    nodes.insert(nodes.end(), named.begin(), named.end());
     if (nodes.empty()) nodes.push_back("");  // the default node, made by finalize
     for (size_t i = 0; i < nodes.size(); ++i) {
       ir::Endpoint ep = ds.templ;

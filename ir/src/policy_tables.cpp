@@ -498,6 +498,7 @@ PolicyTables resolve_policies(const Model& m) {
   b.build_classes();
   b.build_contexts();
   b.build_table();
+  b.t.class_rep = std::move(b.class_rep);
   return std::move(b.t);
 }
 

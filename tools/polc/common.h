@@ -39,6 +39,7 @@ void print_diagnostics(const ir::DiagnosticEngine& diags, const ir::SourceManage
 /// Registration functions, one per subcommand file. Each sets a callback that stores its exit
 /// code into `*exit_code`.
 void register_dump(CLI::App& app, int* exit_code);
+void register_lint(CLI::App& app, int* exit_code);
 void register_stubs(CLI::App& app, int* exit_code);
 
 }  // namespace polc::cli

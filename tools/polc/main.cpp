@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
                                         ", llvm " + polc::backend_bpf::llvm_version() + ")");
   int exit_code = polc::cli::kOk;
   polc::cli::register_dump(app, &exit_code);
+  polc::cli::register_lint(app, &exit_code);
   polc::cli::register_stubs(app, &exit_code);
   try {
     app.parse(argc, argv);

@@ -90,6 +90,8 @@ struct PolicyTables {
   std::vector<L7Set> l7_sets;                  ///< interned; [0] is unused
   std::vector<uint32_t> class_of_endpoint;     ///< per endpoint; host-network pods: their node's class
   std::vector<uint32_t> context_of_endpoint;   ///< per endpoint; kNone for host-network pods
+  /// Per class, an address of it as the evaluator sees a remote side (for probes and checks).
+  std::vector<Resolved> class_rep;
   static constexpr uint32_t kNone = 0xffffffffu;
 
   /// Function id for (context, direction, peer class).

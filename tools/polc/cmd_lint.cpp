@@ -1,0 +1,106 @@
+// polc lint: the CI gate for policy YAML. Text (grouped, colored on a terminal), JSON or SARIF.
+#include <fstream>
+#include <iostream>
+
+#include "common.h"
+#include "polc/ir/diagnostic_formats.h"
+#include "polc/verifier/lint.h"
+
+namespace polc::cli {
+
+void register_lint(CLI::App& app, int* exit_code) {
+  struct Opts {
+    InputOptions in;
+    std::string format = "text";
+    std::string fail_on = "warning";
+    std::string output;
+    bool no_prove = false;
+  };
+  auto opts = std::make_shared<Opts>();
+  auto* cmd = app.add_subcommand(
+      "lint",
+      "Check policies for mistakes: typos, selectors matching nothing, default-deny gaps, egress that blocks DNS,\n"
+      "redundant and shadowed rules, L7 rules that cannot match or have no effect.\n"
+      "Exit code: 0 clean, 1 findings at or above --fail-on, 2 usage or input error.\n"
+      "Silence a check with --disable ID, or inside a policy with the annotation\n"
+      "  polc.dev/lint-disable: \"redundant-rule,overly-broad-allow\"");
+  add_input_options(cmd, opts->in);
+  cmd->add_option("--format", opts->format, "text, json or sarif (SARIF 2.1.0, for GitHub code scanning)")
+      ->check(CLI::IsMember({"text", "json", "sarif"}))
+      ->capture_default_str();
+  cmd->add_option("--fail-on", opts->fail_on, "lowest severity that fails the run: error, warning, info or note")
+      ->check(CLI::IsMember({"error", "warning", "info", "note"}))
+      ->capture_default_str();
+  cmd->add_option("-o,--output", opts->output, "write the report to this file instead of stdout");
+  cmd->add_flag("--no-prove", opts->no_prove, "skip the redundancy and shadowing analysis");
+  cmd->callback([opts, exit_code] {
+    ir::DiagnosticEngine diags(opts->in.max_errors);
+    for (const auto& id : opts->in.disable) {
+      auto d = ir::find_diag(id);
+      if (!d) {
+        std::cerr << "polc lint: unknown diagnostic id '" << id << "' in --disable (see docs/diagnostics.md)\n";
+        *exit_code = kInputError;
+        return;
+      }
+      diags.disable(*d);
+    }
+    frontend::LoadOptions lo;
+    lo.verbose = opts->in.verbose;
+    auto res = frontend::load_inputs(opts->in.paths, diags, lo);
+    if (diags.has_errors()) {
+      diags.sort();
+      print_diagnostics(diags, res.model.sources, opts->in);
+      *exit_code = kInputError;
+      return;
+    }
+    verifier::LintOptions lint_opt;
+    lint_opt.prove = !opts->no_prove;
+    verifier::lint(res.model, lint_opt, diags);
+    diags.sort();
+    std::vector<ir::Diagnostic> shown;
+    for (const auto& d : diags.diagnostics())
+      if (d.severity != ir::Severity::Note || opts->in.verbose || opts->format != "text") shown.push_back(d);
+
+    std::ofstream file;
+    std::ostream* out = &std::cout;
+    if (!opts->output.empty()) {
+      file.open(opts->output);
+      if (!file) {
+        std::cerr << "polc lint: cannot write '" << opts->output << "'\n";
+        *exit_code = kInputError;
+        return;
+      }
+      out = &file;
+    }
+    ir::FormatOptions fo;
+    fo.tool_version = POLC_VERSION;
+    if (opts->format == "json") {
+      *out << ir::diagnostics_json(shown, res.model.sources, fo).dump(2) << "\n";
+    } else if (opts->format == "sarif") {
+      *out << ir::diagnostics_sarif(shown, res.model.sources, fo).dump(2) << "\n";
+    } else {
+      ir::RenderOptions ro;
+      ro.color = opts->output.empty() && use_color(opts->in, false);
+      uint32_t last_file = 0xffffffffu;
+      for (const auto& d : shown) {
+        if (d.loc.file != last_file && last_file != 0xffffffffu) *out << "\n";
+        last_file = d.loc.file;
+        *out << ir::render_text(d, res.model.sources, ro);
+      }
+      size_t e = diags.count(ir::Severity::Error), w = diags.count(ir::Severity::Warning),
+             i = diags.count(ir::Severity::Info);
+      if (shown.empty())
+        *out << "no findings in " << res.model.policies.size() << " policies\n";
+      else
+        *out << "\n" << e << " error(s), " << w << " warning(s), " << i << " info in " << res.model.policies.size()
+             << " policies\n";
+    }
+    auto threshold = *ir::parse_severity(opts->fail_on);
+    bool fail = false;
+    for (const auto& d : diags.diagnostics())
+      if (d.severity >= threshold) fail = true;
+    *exit_code = fail ? kFindings : kOk;
+  });
+}
+
+}  // namespace polc::cli
