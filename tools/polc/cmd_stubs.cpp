@@ -13,7 +13,6 @@ void register_stubs(CLI::App& app, int* exit_code) {
   static const Stub stubs[] = {
       {"query", "Ask a reachability question: \"can frontend reach database:5432?\""},
       {"matrix", "Print the connectivity matrix between workloads"},
-      {"diff", "Semantic difference between two policy sets"},
       {"compile", "Compile policies to eBPF objects and a map layout"},
   };
   for (const auto& s : stubs) {

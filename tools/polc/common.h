@@ -40,6 +40,7 @@ void print_diagnostics(const ir::DiagnosticEngine& diags, const ir::SourceManage
 /// code into `*exit_code`.
 void register_dump(CLI::App& app, int* exit_code);
 void register_lint(CLI::App& app, int* exit_code);
+void register_diff(CLI::App& app, int* exit_code);
 void register_stubs(CLI::App& app, int* exit_code);
 
 }  // namespace polc::cli

@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   int exit_code = polc::cli::kOk;
   polc::cli::register_dump(app, &exit_code);
   polc::cli::register_lint(app, &exit_code);
+  polc::cli::register_diff(app, &exit_code);
   polc::cli::register_stubs(app, &exit_code);
   try {
     app.parse(argc, argv);
