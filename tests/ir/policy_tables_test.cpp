@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "polc/frontend/loader.h"
+#include "random_model.h"
 
 namespace polc::ir {
 namespace {
@@ -164,6 +165,30 @@ spec:
   EXPECT_EQ(t.allowed(res.model, post), evaluate(res.model, post).allowed);
   EXPECT_TRUE(evaluate(res.model, get).allowed);
   EXPECT_FALSE(evaluate(res.model, post).allowed);
+}
+
+TEST(PolicyTables, RandomModelsAgreeWithEvaluator) {
+  size_t total = 0;
+  for (uint64_t seed = 1; seed <= 150; ++seed) {
+    std::string yaml = testing::random_cluster_yaml(seed);
+    DiagnosticEngine diags;
+    auto res = frontend::load_text("random.yaml", yaml, diags);
+    ASSERT_FALSE(diags.has_errors()) << "seed " << seed;
+    PolicyTables t = resolve_policies(res.model);
+    size_t bad = 0;
+    for (const auto& p : testing::random_probes(res.model, seed, 400)) {
+      ++total;
+      bool want = evaluate(res.model, p).allowed, got = t.allowed(res.model, p);
+      if (want != got && ++bad <= 3)
+        ADD_FAILURE() << "seed " << seed << ": " << testing::probe_str(res.model, p) << " evaluator=" << want
+                      << " tables=" << got;
+    }
+    if (bad) {
+      ADD_FAILURE() << "seed " << seed << ": " << bad << " mismatches; model:\n" << yaml;
+      return;
+    }
+  }
+  EXPECT_EQ(total, 150u * 400u);
 }
 
 }  // namespace
