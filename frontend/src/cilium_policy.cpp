@@ -62,6 +62,18 @@ CiliumSelector read_cilium_selector(Reader& r, const Cursor& c) {
       out.ok = false;
       continue;
     }
+    // matchLabels values were not checked by Reader::selector (Cilium keys skip that path);
+    // the CRD schema applies the Kubernetes label-value pattern to them.
+    bool bad_value = false;
+    for (const auto& v : req.values)
+      if (auto why = validate_label_value(v); !why.empty()) {
+        r.error(DiagId::InvalidLabel, c, "invalid label value '" + v + "' for '" + req.key + "': " + why);
+        bad_value = true;
+      }
+    if (bad_value) {
+      out.ok = false;
+      continue;
+    }
     ir::Requirement q = req;
     if (key == kNsNameKey) {
       q.key = ir::kNamespaceNameLabel;
@@ -123,7 +135,10 @@ std::optional<ir::PortMatch> read_cilium_port(Reader& r, const Cursor& p, bool* 
   bool digits = !text.empty() && std::all_of(text.begin(), text.end(), [](char ch) {
     return std::isdigit(static_cast<unsigned char>(ch));
   });
-  if (digits || (!text.empty() && text[0] == '-')) {
+  bool negative = text.size() > 1 && text[0] == '-' && std::all_of(text.begin() + 1, text.end(), [](char ch) {
+                    return std::isdigit(static_cast<unsigned char>(ch));
+                  });
+  if (digits || negative) {
     if (text.size() > 6 || !digits) {
       r.error(DiagId::InvalidPort, port, "port '" + text + "' is out of range (0-65535)");
       return std::nullopt;
@@ -214,17 +229,18 @@ std::vector<ir::HttpMatch> read_http(Reader& r, const Cursor& list, bool* ok) {
     field("path", hm.path);
     field("host", hm.host);
     if (auto hs = h.child("headers"); hs.present()) {
+      // As Cilium's envoy translation: "Name" = present; "Name value" (split at the first
+      // space, trailing ':' dropped from the name, so "Name: value" too) = exact value.
       for (const auto& text : r.string_list(hs)) {
         ir::HeaderMatch m;
-        auto colon = text.find(':');
-        std::string name = text.substr(0, colon);
+        auto space = text.find(' ');
+        std::string name = text.substr(0, space);
+        if (space != std::string::npos) {
+          while (!name.empty() && name.back() == ':') name.pop_back();
+          m.value = text.substr(space + 1);
+        }
         for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
         m.name = name;
-        if (colon != std::string::npos) {
-          std::string v = text.substr(colon + 1);
-          size_t b = v.find_first_not_of(' ');
-          m.value = b == std::string::npos ? "" : v.substr(b);
-        }
         hm.headers.push_back(m);
       }
     }
@@ -462,11 +478,14 @@ bool read_rule(Reader& r, const Cursor& item, const SpecContext& sc, ir::Directi
       rule.peers.push_back(p);
     }
   }
+  // read_cidr fails without an error only for IPv6, which is skipped (not modelled).
+  auto cidr_failed = [&](size_t errors_before) { return r.diags().error_count() != errors_before; };
   if (Cursor c = note_field(k_cidr); c.present() && r.expect_list(c)) {
     for (size_t i = 0; i < c.node.size(); ++i) {
+      size_t errors_before = r.diags().error_count();
       if (auto cidr = read_cidr(r, c.item(i), true))
         rule.peers.push_back(ir::Peer{ir::PeerCidr{*cidr, {}, false}, r.loc(c.item(i))});
-      else
+      else if (cidr_failed(errors_before))
         ok = false;
     }
   }
@@ -489,24 +508,30 @@ bool read_rule(Reader& r, const Cursor& item, const SpecContext& sc, ir::Directi
         ok = false;
         continue;
       }
+      size_t errors_before = r.diags().error_count();
       auto base = read_cidr(r, cc, true);
       if (!base) {
-        ok = false;
+        if (cidr_failed(errors_before)) ok = false;
         continue;
       }
       ir::PeerCidr pc{*base, {}, false};
       if (Cursor ex = e.child("except"); ex.present() && r.expect_list(ex))
         for (size_t j = 0; j < ex.node.size(); ++j) {
+          size_t except_errors_before = r.diags().error_count();
           auto x = read_cidr(r, ex.item(j), true);
           if (!x) {
-            ok = false;
+            if (cidr_failed(except_errors_before)) ok = false;
             continue;
           }
-          if (!base->contains(*x))
+          if (!base->contains(*x)) {
             r.warn(DiagId::InvalidCidr, ex.item(j),
                    "except '" + x->str() + "' lies outside cidr '" + base->str() + "' and has no effect");
-          else
+          } else {
+            if (*x == *base)
+              r.warn(DiagId::InvalidCidr, ex.item(j),
+                     "except '" + x->str() + "' equals the cidr, so this entry matches nothing");
             pc.except.push_back(*x);
+          }
         }
       rule.peers.push_back(ir::Peer{pc, r.loc(e)});
     }
@@ -590,8 +615,10 @@ void read_spec(LoadContext& ctx, Reader& r, const Cursor& spec, const Meta& m, b
             "use 'endpointSelector: {}' to select every endpoint");
     return;
   }
+  // An invalid endpointSelector drops the spec, but its rules are still read to report every
+  // problem in one run (the error count check below leaves the spec out).
+  size_t errors_before_selector = ctx.diags.error_count();
   CiliumSelector subj = read_cilium_selector(r, es);
-  if (!subj.ok) return;
   SpecContext sc{m.ns, clusterwide};
   ir::Policy pol;
   pol.kind = clusterwide ? ir::PolicyKind::CiliumClusterwideNetworkPolicy : ir::PolicyKind::CiliumNetworkPolicy;
@@ -651,7 +678,6 @@ void read_spec(LoadContext& ctx, Reader& r, const Cursor& spec, const Meta& m, b
         }
   }
   pol.isolates = {dd[0], dd[1]};
-  size_t errors_before = ctx.diags.error_count();
   std::vector<ir::Rule> rules;
   for (const auto& s : sections) {
     Cursor c = spec.child(s.key);
@@ -667,7 +693,8 @@ void read_spec(LoadContext& ctx, Reader& r, const Cursor& spec, const Meta& m, b
       if (read_rule(r, c.item(i), sc, s.dir, s.deny, rule)) rules.push_back(std::move(rule));
     }
   }
-  if (ctx.diags.error_count() != errors_before) return;  // an invalid rule rejects the whole policy
+  // An invalid rule rejects the whole policy.
+  if (!subj.ok || ctx.diags.error_count() != errors_before_selector) return;
   ir::Policy& p = add_policy(ctx, std::move(pol));
   for (auto& rule : rules) add_rule(ctx, ctx.model.policies[p.id.v], std::move(rule));
 }

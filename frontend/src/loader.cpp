@@ -1,6 +1,9 @@
 #include "polc/frontend/loader.h"
 
+#include <yaml-cpp/eventhandler.h>
+
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -66,16 +69,85 @@ void dispatch(LoadContext& ctx, Reader& r, const Cursor& obj, int depth) {
     ctx.diags.report(DiagId::SkippedKind, ir::Severity::Note, r.loc(kind_c), "skipped object of kind '" + *kind + "'");
 }
 
+/// Counts nothing; lets the parser run over a document's events.
+class IgnoreEvents : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& mark) override { start = mark; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+  YAML::Mark start;
+};
+
+/// yaml-cpp 0.7 never returns from LoadAll (allocating without bound) when a document starts
+/// with a stray ',' (jbeder/yaml-cpp#1040): the parser keeps reporting an empty document at the
+/// same position. A first pass over the events finds that position. Throws like LoadAll on
+/// other syntax errors.
+std::optional<YAML::Mark> document_without_progress(const std::string& text) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  IgnoreEvents events;
+  int last = -1;
+  while (parser.HandleNextDocument(events)) {
+    if (events.start.pos == last) return events.start;
+    last = events.start.pos;
+  }
+  return std::nullopt;
+}
+
+/// Offset of the first byte that is not part of well-formed UTF-8 (npos when the text is valid).
+/// yaml-cpp passes such bytes through; Kubernetes objects must be UTF-8 text.
+size_t first_invalid_utf8(const std::string& s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (len == 0 || i + len > s.size()) return i;
+    uint32_t cp = len == 1 ? c : len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);
+    for (size_t k = 1; k < len; ++k) {
+      auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc >> 6) != 0x2) return i;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    bool overlong = (len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000);
+    if (overlong || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
+    i += len;
+  }
+  return std::string::npos;
+}
+
 void load_document_text(LoadContext& ctx, uint32_t file, const std::string& text) {
   Reader r(ctx.diags, file);
   ctx.stats.files++;
+  if (size_t bad = first_invalid_utf8(text); bad != std::string::npos) {
+    uint32_t line = 1 + static_cast<uint32_t>(std::count(text.begin(), text.begin() + static_cast<long>(bad), '\n'));
+    size_t line_start = text.rfind('\n', bad == 0 ? std::string::npos : bad - 1);
+    uint32_t col = static_cast<uint32_t>(bad - (line_start == std::string::npos ? 0 : line_start + 1)) + 1;
+    char hex[8];
+    std::snprintf(hex, sizeof hex, "0x%02X", static_cast<unsigned char>(text[bad]));
+    ctx.diags.report(DiagId::YamlSyntax, ir::SourceLoc{file, line, col},
+                     std::string("invalid UTF-8 byte ") + hex + "; Kubernetes objects must be UTF-8 text");
+    return;
+  }
   try {
+    if (auto stuck = document_without_progress(text)) {
+      ctx.diags.report(
+          DiagId::YamlSyntax,
+          ir::SourceLoc{file, static_cast<uint32_t>(stuck->line + 1), static_cast<uint32_t>(stuck->column + 1)},
+          "invalid YAML: unexpected ',' outside a flow collection");
+      return;
+    }
     std::vector<YAML::Node> docs = YAML::LoadAll(text);
     for (const auto& d : docs) {
       if (d.IsNull() || !d.IsDefined()) continue;
       ctx.stats.documents++;
       load_object(ctx, r, Cursor{d, ""}, 0);
-      if (ctx.diags.limit_reached()) return;
+      if (ctx.diags.limit_exceeded()) return;
     }
   } catch (const YAML::Exception& e) {
     ir::SourceLoc loc{file, static_cast<uint32_t>(e.mark.line + 1), static_cast<uint32_t>(e.mark.column + 1)};
@@ -151,7 +223,7 @@ LoadResult load_inputs(const std::vector<std::string>& paths, ir::DiagnosticEngi
       }
       uint32_t id = res.model.sources.add(f.string(), std::move(*text));
       load_document_text(ctx, id, res.model.sources.text(id));
-      if (diags.limit_reached()) break;
+      if (diags.limit_exceeded()) break;
     }
   }
   finish(ctx);

@@ -44,8 +44,12 @@ std::optional<ir::PortMatch> read_port(Reader& r, const Cursor& p) {
     return std::nullopt;
   }
   const std::string& text = port.node.Scalar();
-  bool numeric = !Reader::quoted(port.node) && !text.empty() &&
-                 (std::isdigit(static_cast<unsigned char>(text[0])) || text[0] == '-');
+  // An unquoted integer is a port number; anything else is a port name (IntOrString), so `8o` is
+  // the (valid) name "8o" and `-http` an invalid name.
+  size_t digits_from = !text.empty() && text[0] == '-' ? 1 : 0;
+  bool numeric = !Reader::quoted(port.node) && text.size() > digits_from &&
+                 std::all_of(text.begin() + static_cast<long>(digits_from), text.end(),
+                             [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
   if (numeric) {
     auto v = r.integer(port);
     if (!v) return std::nullopt;
@@ -151,8 +155,9 @@ std::optional<ir::Peer> read_peer(Reader& r, const Cursor& c, const std::string&
   return peer;
 }
 
-void read_rules(LoadContext& ctx, Reader& r, ir::Policy& pol, const Cursor& list, ir::Direction dir,
-                bool effective) {
+/// Reads one ingress/egress list; valid rules of an effective direction are appended to `out`.
+void read_rules(Reader& r, const ir::Policy& pol, const Cursor& list, ir::Direction dir, bool effective,
+                std::vector<ir::Rule>& out) {
   const char* peers_key = dir == ir::Direction::Ingress ? "from" : "to";
   for (size_t i = 0; i < list.node.size(); ++i) {
     Cursor item = list.item(i);
@@ -169,11 +174,13 @@ void read_rules(LoadContext& ctx, Reader& r, ir::Policy& pol, const Cursor& list
     if (!peers.present() || (peers.node.IsSequence() && peers.node.size() == 0)) {
       rule.peers.push_back(ir::Peer{ir::PeerEntity{ir::Entity::All}, r.loc(item)});
     } else if (r.expect_list(peers)) {
-      for (size_t j = 0; j < peers.node.size(); ++j)
+      for (size_t j = 0; j < peers.node.size(); ++j) {
+        size_t errors_before = r.diags().error_count();
         if (auto p = read_peer(r, peers.item(j), pol.ns_name))
           rule.peers.push_back(*p);
-        else
-          ok = false;
+        else if (r.diags().error_count() != errors_before)
+          ok = false;  // without a new error the peer was skipped with a warning (an IPv6 ipBlock)
+      }
     }
     Cursor ports = item.child("ports");
     if (ports.present() && r.expect_list(ports) && ports.node.size() > 0) {
@@ -186,7 +193,7 @@ void read_rules(LoadContext& ctx, Reader& r, ir::Policy& pol, const Cursor& list
           ok = false;
       rule.ports.push_back(std::move(g));
     }
-    if (ok && effective) add_rule(ctx, pol, std::move(rule));
+    if (ok && effective) out.push_back(std::move(rule));
   }
 }
 
@@ -213,17 +220,21 @@ void parse_network_policy(LoadContext& ctx, Reader& r, const Cursor& obj) {
   pol.ns_name = m.ns;
   pol.annotations = m.annotations;
   pol.loc = m.loc;
+  // After an error the rest of the policy is still read, to report every problem in one run; the
+  // policy is then left out of the model.
+  bool valid = true;
   Cursor ps = spec.child("podSelector");
   if (!ps.defined()) {
     r.error(DiagId::MissingField, spec, "'spec.podSelector' is required",
             "use 'podSelector: {}' to select every pod in the namespace");
-    return;
+    valid = false;
+  } else if (auto subj = r.selector(ps)) {
+    pol.subject.ns = namespace_named(m.ns);
+    pol.subject.pod = *subj;
+    pol.subject_loc = r.loc(ps);
+  } else {
+    valid = false;
   }
-  auto subj = r.selector(ps);
-  if (!subj) return;
-  pol.subject.ns = namespace_named(m.ns);
-  pol.subject.pod = *subj;
-  pol.subject_loc = r.loc(ps);
 
   Cursor ingress = spec.child("ingress");
   Cursor egress = spec.child("egress");
@@ -231,8 +242,11 @@ void parse_network_policy(LoadContext& ctx, Reader& r, const Cursor& obj) {
   bool has_egress = egress.present() && egress.node.IsSequence() && egress.node.size() > 0;
   bool types_ok = true;
   Cursor types = spec.child("policyTypes");
-  if (types.present()) {
-    if (r.expect_list(types)) {
+  // An empty list is defaulted like a missing one (SetDefaults_NetworkPolicy: len == 0).
+  if (types.present() && !(types.node.IsSequence() && types.node.size() == 0)) {
+    if (!r.expect_list(types)) {
+      types_ok = false;
+    } else {
       for (size_t i = 0; i < types.node.size(); ++i) {
         Cursor t = types.item(i);
         auto s = r.string(t);
@@ -262,18 +276,21 @@ void parse_network_policy(LoadContext& ctx, Reader& r, const Cursor& obj) {
       pol.isolation_loc[1] = r.key_loc(spec, "egress");
     }
   }
-  if (!types_ok) return;
+  if (!types_ok) valid = false;
   if (has_ingress && !pol.isolates[0])
     r.warn(DiagId::IgnoredRules, ingress, "ingress rules are ignored: policyTypes does not list Ingress",
            "add Ingress to policyTypes, or remove the ingress rules");
   if (has_egress && !pol.isolates[1])
     r.warn(DiagId::IgnoredRules, egress, "egress rules are ignored: policyTypes does not list Egress",
            "add Egress to policyTypes, or remove the egress rules");
-  ir::Policy& p = add_policy(ctx, std::move(pol));
+  std::vector<ir::Rule> rules;
   if (ingress.present() && r.expect_list(ingress))
-    read_rules(ctx, r, ctx.model.policies[p.id.v], ingress, ir::Direction::Ingress, ctx.model.policies[p.id.v].isolates[0]);
+    read_rules(r, pol, ingress, ir::Direction::Ingress, pol.isolates[0], rules);
   if (egress.present() && r.expect_list(egress))
-    read_rules(ctx, r, ctx.model.policies[p.id.v], egress, ir::Direction::Egress, ctx.model.policies[p.id.v].isolates[1]);
+    read_rules(r, pol, egress, ir::Direction::Egress, pol.isolates[1], rules);
+  if (!valid) return;
+  ir::Policy& p = add_policy(ctx, std::move(pol));
+  for (auto& rule : rules) add_rule(ctx, ctx.model.policies[p.id.v], std::move(rule));
 }
 
 }  // namespace polc::frontend

@@ -31,13 +31,15 @@ std::optional<ir::Cidr> read_cidr(Reader& r, const Cursor& at, bool allow_bare) 
       r.error(ir::DiagId::InvalidCidr, at, "invalid CIDR '" + *s + "': prefix length must be 0-32");
       break;
     case ir::Cidr::ParseError::HostBits: {
+      // Kubernetes (legacy CIDR parsing) and Cilium accept host bits and mask them
+      // (docs/semantics.md §13 and decision 8): warn and use the masked prefix.
       auto slash = s->find('/');
       auto ip = ir::Ipv4::parse(s->substr(0, slash));
       int len = std::stoi(s->substr(slash + 1));
       ir::Cidr fixed{ir::Ipv4{ip->value & (len == 0 ? 0u : ~0u << (32 - len))}, static_cast<uint8_t>(len)};
-      r.error(ir::DiagId::InvalidCidr, at, "invalid CIDR '" + *s + "': host bits are set",
-              "did you mean '" + fixed.str() + "'?");
-      break;
+      r.warn(ir::DiagId::InvalidCidr, at, "CIDR '" + *s + "' has host bits set; it means '" + fixed.str() + "'",
+             "write '" + fixed.str() + "'");
+      return fixed;
     }
     case ir::Cidr::ParseError::Syntax:
     case ir::Cidr::ParseError::None:

@@ -2,6 +2,8 @@
 
 #include <antlr4-runtime.h>
 
+#include <algorithm>
+
 #include "RegexLexer.h"
 #include "RegexParser.h"
 
@@ -15,6 +17,8 @@ using Bits = std::bitset<256>;
 namespace g = polc_antlr_regex;
 
 constexpr int kMaxRepeat = 1000;
+/// Bytes the pattern may match positionally once repetitions are expanded (bounds NFA/DFA work).
+constexpr size_t kMaxPositions = 100000;
 
 struct Failure {
   size_t column;
@@ -218,6 +222,36 @@ class Builder {
   }
 };
 
+/// RE2 (which Envoy runs for these rules) rejects nested repetitions whose counts multiply to more
+/// than 1000 (its RepetitionWalker): returns 0 in that case.
+int repetition_budget(const RegexNode& n, int budget) {
+  if (n.kind == RegexNode::Kind::Repeat) {
+    int m = n.max < 0 ? n.min : n.max;
+    if (m > 0) budget /= m;
+  }
+  int out = budget;
+  for (const auto& k : n.kids) out = std::min(out, repetition_budget(*k, budget));
+  return out;
+}
+
+/// Byte positions after expanding counted repetitions (saturating at `limit` + 1).
+size_t expanded_positions(const RegexNode& n, size_t limit) {
+  size_t sum = 0;
+  switch (n.kind) {
+    case RegexNode::Kind::Epsilon: return 0;
+    case RegexNode::Kind::Bytes: return 1;
+    case RegexNode::Kind::Concat:
+    case RegexNode::Kind::Alt:
+      for (const auto& k : n.kids) sum = std::min(limit + 1, sum + expanded_positions(*k, limit));
+      return sum;
+    case RegexNode::Kind::Repeat: {
+      size_t copies = static_cast<size_t>(std::max(1, std::max(n.min, n.max)));
+      return std::min(limit + 1, expanded_positions(*n.kids[0], limit) * copies);
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 std::optional<ir::Regex> parse_regex(std::string_view pattern, RegexError* err) {
@@ -242,6 +276,11 @@ std::optional<ir::Regex> parse_regex(std::string_view pattern, RegexError* err) 
     ir::Regex re;
     re.source = std::string(pattern);
     re.root = b.alternation(tree->alternation(), true, true);
+    if (repetition_budget(*re.root, kMaxRepeat) == 0)
+      return fail(0, "nested repetition counts multiply to more than " + std::to_string(kMaxRepeat));
+    if (size_t n = expanded_positions(*re.root, kMaxPositions); n > kMaxPositions)
+      return fail(0, "pattern too large after expanding repetitions (more than " + std::to_string(kMaxPositions) +
+                         " positions)");
     return re;
   } catch (const Failure& f) {
     return fail(f.column, f.message);

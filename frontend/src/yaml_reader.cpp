@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <set>
+#include <string_view>
 
 namespace polc::frontend {
 
@@ -71,6 +73,54 @@ const char* type_name(const YAML::Node& n) {
   return "?";
 }
 
+bool digit(char c) {
+  return std::isdigit(static_cast<unsigned char>(c)) != 0;
+}
+
+/// A plain scalar go-yaml resolves to an int or a float: [-+]? then 0x.., 0b.., [0-9][0-9_]*,
+/// (\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?, .inf, or .nan (unsigned). Hand-written:
+/// std::regex recurses per character and overflows the stack on long scalars.
+bool yaml_number(std::string_view s) {
+  size_t i = !s.empty() && (s[0] == '-' || s[0] == '+') ? 1 : 0;
+  std::string_view t = s.substr(i);
+  if (t == ".inf" || t == ".Inf" || t == ".INF") return true;
+  if (i == 0 && (t == ".nan" || t == ".NaN" || t == ".NAN")) return true;
+  auto all = [&](std::string_view v, auto pred) { return !v.empty() && std::all_of(v.begin(), v.end(), pred); };
+  if (t.size() > 2 && t[0] == '0' && t[1] == 'x')
+    return all(t.substr(2), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) || c == '_'; });
+  if (t.size() > 2 && t[0] == '0' && t[1] == 'b')
+    return all(t.substr(2), [](char c) { return c == '0' || c == '1' || c == '_'; });
+  if (!t.empty() && digit(t[0]) && all(t, [](char c) { return digit(c) || c == '_'; })) return true;
+  size_t j = 0, whole = 0, frac = 0;
+  while (j < t.size() && digit(t[j])) ++j, ++whole;
+  if (j < t.size() && t[j] == '.') {
+    ++j;
+    while (j < t.size() && digit(t[j])) ++j, ++frac;
+  }
+  if (whole == 0 && frac == 0) return false;
+  if (j < t.size() && (t[j] == 'e' || t[j] == 'E')) {
+    ++j;
+    if (j < t.size() && (t[j] == '+' || t[j] == '-')) ++j;
+    size_t exp = 0;
+    while (j < t.size() && digit(t[j])) ++j, ++exp;
+    if (exp == 0) return false;
+  }
+  return j == t.size();
+}
+
+/// What Kubernetes' YAML reading (go-yaml, with YAML 1.1 booleans) makes of an unquoted scalar
+/// that is not a string: "number", "boolean", or "" for a string. Quoted and tagged scalars are
+/// strings.
+std::string plain_non_string(const YAML::Node& n) {
+  if (!n.IsScalar() || n.Tag() != "?") return "";
+  const std::string& s = n.Scalar();
+  static const std::set<std::string> booleans{"true", "True", "TRUE", "false", "False", "FALSE", "yes", "Yes", "YES",
+                                              "no",   "No",   "NO",   "on",    "On",    "ON",    "off", "Off", "OFF"};
+  if (booleans.count(s)) return "boolean";
+  if (yaml_number(s)) return "number";
+  return "";
+}
+
 }  // namespace
 
 bool Reader::expect_map(const Cursor& c, bool null_ok) {
@@ -86,14 +136,26 @@ bool Reader::expect_list(const Cursor& c, bool null_ok) {
   return false;
 }
 
+bool Reader::check_duplicate_key(const Cursor& map, const YAML::Node& key, std::map<std::string, YAML::Node>& seen) {
+  auto [it, fresh] = seen.emplace(key.Scalar(), key);
+  if (fresh) return false;
+  // yaml-cpp keeps both entries; Kubernetes (go-yaml) rejects the object.
+  std::string where = map.path.empty() ? "" : " in '" + map.path + "'";
+  if (auto* d = diags_.report(DiagId::YamlSyntax, loc(key), "duplicate key '" + key.Scalar() + "'" + where))
+    d->notes.push_back({loc(it->second), "first defined here"});
+  return true;
+}
+
 void Reader::check_fields(const Cursor& map, const std::vector<std::string>& known) {
   if (!map.node.IsMap()) return;
+  std::map<std::string, YAML::Node> seen;
   for (auto it = map.node.begin(); it != map.node.end(); ++it) {
     if (!it->first.IsScalar()) {
       diags_.report(DiagId::WrongType, loc(it->first), "map keys in '" + map.path + "' must be strings");
       continue;
     }
     const std::string& k = it->first.Scalar();
+    if (check_duplicate_key(map, it->first, seen)) continue;
     if (std::find(known.begin(), known.end(), k) != known.end()) continue;
     std::string where = map.path.empty() ? "" : " in '" + map.path + "'";
     auto best = ir::closest_match(k, known);
@@ -106,6 +168,11 @@ void Reader::check_fields(const Cursor& map, const std::vector<std::string>& kno
 std::optional<std::string> Reader::string(const Cursor& c) {
   if (!c.node.IsScalar()) {
     error(DiagId::WrongType, c, "'" + c.path + "' must be a string, found " + type_name(c.node));
+    return std::nullopt;
+  }
+  if (auto t = plain_non_string(c.node); !t.empty()) {
+    error(DiagId::WrongType, c, "'" + c.path + "' must be a string, found the " + t + " " + c.node.Scalar(),
+          "quote it: \"" + c.node.Scalar() + "\"");
     return std::nullopt;
   }
   return c.node.Scalar();
@@ -131,8 +198,11 @@ std::optional<int64_t> Reader::integer(const Cursor& c, bool allow_quoted) {
 std::optional<bool> Reader::boolean(const Cursor& c) {
   if (c.node.IsScalar() && !quoted(c.node)) {
     const std::string& s = c.node.Scalar();
-    if (s == "true" || s == "True" || s == "TRUE") return true;
-    if (s == "false" || s == "False" || s == "FALSE") return false;
+    // Kubernetes reads YAML 1.1 booleans (go-yaml): yes/no and on/off too.
+    for (const char* t : {"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON"})
+      if (s == t) return true;
+    for (const char* f : {"false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF"})
+      if (s == f) return false;
   }
   error(DiagId::WrongType, c, "'" + c.path + "' must be true or false");
   return std::nullopt;
@@ -149,13 +219,19 @@ std::vector<std::string> Reader::string_list(const Cursor& c) {
 ir::Labels Reader::string_map(const Cursor& c, bool validate_as_labels) {
   ir::Labels out;
   if (!expect_map(c)) return out;
+  std::map<std::string, YAML::Node> seen;
   for (auto it = c.node.begin(); it != c.node.end(); ++it) {
     if (!it->first.IsScalar()) continue;
     const std::string& k = it->first.Scalar();
+    if (check_duplicate_key(c, it->first, seen)) continue;
     Cursor v{it->second, c.path + "." + k};
     std::string value;
     if (it->second.IsNull()) {
       value = "";
+    } else if (auto t = plain_non_string(it->second); !t.empty()) {
+      error(DiagId::WrongType, v, "'" + v.path + "' must be a string, found the " + t + " " + it->second.Scalar(),
+            "quote it: \"" + it->second.Scalar() + "\"");
+      continue;
     } else if (it->second.IsScalar()) {
       value = it->second.Scalar();
     } else {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -44,7 +45,7 @@ class Reader {
   /// True for a map (null counts as an empty map when `null_ok`). Reports wrong-type otherwise.
   bool expect_map(const Cursor& c, bool null_ok = true);
   bool expect_list(const Cursor& c, bool null_ok = true);
-  /// Warns about keys not in `known`, suggesting the closest valid one.
+  /// Warns about keys not in `known`, suggesting the closest valid one; reports duplicate keys.
   void check_fields(const Cursor& map, const std::vector<std::string>& known);
 
   std::optional<std::string> string(const Cursor& c);
@@ -63,6 +64,9 @@ class Reader {
   std::optional<ir::LabelSelector> selector(const Cursor& c, bool k8s_keys = true);
 
  private:
+  /// Reports `key` when `seen` already has it (returns true); otherwise records it.
+  bool check_duplicate_key(const Cursor& map, const YAML::Node& key, std::map<std::string, YAML::Node>& seen);
+
   ir::DiagnosticEngine& diags_;
   uint32_t file_;
 };

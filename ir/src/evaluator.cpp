@@ -67,7 +67,7 @@ bool peer_matches(const Model& m, const Policy& pol, const Peer& peer, const End
     switch (en->entity) {
       case Entity::All: return true;
       case Entity::World: return remote.kind == K::External && !is_apiserver;
-      case Entity::Cluster: return remote.kind != K::External;
+      case Entity::Cluster: return remote.kind != K::External || is_apiserver;  // includes kube-apiserver
       case Entity::Host: return remote.kind == K::Node && remote.node == subject.node;
       case Entity::RemoteNode: return remote.kind == K::Node && remote.node != subject.node;
       case Entity::KubeApiserver: return is_apiserver;
@@ -216,7 +216,10 @@ default_layer:
     v.rules = denies;
     return v;
   }
-  if (!isolated) {
+  // enableDefaultDeny does not apply to L7: an L7 allow with no L4-only allow for this peer and
+  // port still filters requests where nothing isolates the subject (Cilium policy intro.rst).
+  bool l7_filters = allows_l4.empty() && (!allows_l7_match.empty() || !allows_l7_other.empty());
+  if (!isolated && !l7_filters) {
     // Baseline ordered policies (tier >= 1000) only speak where nothing isolates.
     std::vector<const Policy*> baseline;
     for (auto pid : selecting)

@@ -36,15 +36,31 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"a{2,}", "aaaa", true}, Case{"a{2,3}", "aaaa", false}, Case{"(ab)*c", "ababc", true},
                       Case{"(?:ab)+", "", false}, Case{"x?y", "y", true}, Case{"\\.", ".", true},
                       Case{"\\.", "a", false}, Case{"[[:digit:]]+", "42", true}, Case{"a.c", "a\nc", false},
-                      Case{"", "", true}, Case{"", "a", false}, Case{"[a-]", "-", true},
-                      Case{"\\x41", "A", true}));
+                      Case{"", "", true}, Case{"", "a", false}, Case{"[a-]", "-", true}, Case{"\\x41", "A", true}));
 
 TEST(RegexParse, Errors) {
-  for (const char* bad : {"*", "(", "a)", "[a", "a{3,2}", "a^b", "\\q", "a{99999}"}) {
+  for (const char* bad : {"*", "(", "a)", "[a", "a{3,2}", "a^b", "\\q", "a{99999}", "a{1001}", "(a{1000}){2}",
+                          "((a{1000}){1000}){1000}", "(a{2,}){501}"}) {
     RegexError err;
     EXPECT_FALSE(parse_regex(bad, &err)) << bad;
     EXPECT_FALSE(err.message.empty()) << bad;
   }
+}
+
+TEST(RegexParse, RepetitionLimitsFollowRe2) {
+  // RE2 allows nested counts whose product stays within 1000.
+  for (const char* ok : {"a{1000}", "(a{10}){100}", "(a{2}){500}", "(a*){1000}", "((ab)+){1000}"}) {
+    RegexError err;
+    EXPECT_TRUE(parse_regex(ok, &err)) << ok << ": " << err.message;
+  }
+  RegexError err;
+  EXPECT_FALSE(parse_regex("(a{3}){500}", &err));
+  EXPECT_NE(err.message.find("nested repetition"), std::string::npos) << err.message;
+  // Many large repetitions side by side are bounded too.
+  std::string wide;
+  for (int i = 0; i < 101; ++i) wide += "a{1000}";
+  EXPECT_FALSE(parse_regex(wide, &err));
+  EXPECT_NE(err.message.find("too large"), std::string::npos) << err.message;
 }
 
 TEST(RegexParse, ErrorColumnPointsIntoPattern) {
