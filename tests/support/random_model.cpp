@@ -46,18 +46,19 @@ struct PortName {
   const char* proto;
 };
 const std::vector<PortName> kPortNames = {
-    {"http", {80, 8080, 8000}, "TCP"},  {"metrics", {9090, 9100}, "TCP"}, {"grpc", {50051, 9000}, "TCP"},
-    {"dns", {53}, "UDP"},               {"db", {5432, 3306}, "TCP"},      {"sig", {3868}, "SCTP"},
+    {"http", {80, 8080, 8000}, "TCP"}, {"metrics", {9090, 9100}, "TCP"},
+    {"grpc", {50051, 9000}, "TCP"},    {"dns", {53}, "UDP"},
+    {"db", {5432, 3306}, "TCP"},       {"sig", {3868}, "SCTP"},
 };
 const std::vector<uint16_t> kPorts = {53, 80, 443, 3306, 5432, 6379, 8000, 8080, 8443, 9090, 9100, 50051};
 
-const std::vector<std::string> kPaths = {"/api/v1/.*",  "/api/v[12]/items", "/users/[0-9]+", "/public(/.*)?",
-                                         "/health",     "/",                "/a.c",          "/static/[a-z]+\\.(css|js)",
-                                         "/api/v1/users"};
+const std::vector<std::string> kPaths = {
+    "/api/v1/.*", "/api/v[12]/items",          "/users/[0-9]+", "/public(/.*)?", "/health", "/",
+    "/a.c",       "/static/[a-z]+\\.(css|js)", "/api/v1/users"};
 const std::vector<std::string> kMethods = {"GET", "POST", "GET|HEAD", "PUT|PATCH", "DELETE", "[A-Z]+"};
 const std::vector<std::string> kHosts = {"api\\.example\\.com", ".*\\.example\\.com", "localhost(:[0-9]+)?"};
-const std::vector<std::string> kEntities = {"world", "cluster", "host", "remote-node", "all",
-                                            "kube-apiserver", "health", "world-ipv4"};
+const std::vector<std::string> kEntities = {"world", "cluster",        "host",   "remote-node",
+                                            "all",   "kube-apiserver", "health", "world-ipv4"};
 
 std::string quote(const std::string& s) {
   std::string out = "'";
@@ -69,8 +70,8 @@ std::string quote(const std::string& s) {
 }
 
 std::string ip_str(uint32_t v) {
-  return std::to_string(v >> 24) + "." + std::to_string((v >> 16) & 255) + "." + std::to_string((v >> 8) & 255) +
-         "." + std::to_string(v & 255);
+  return std::to_string(v >> 24) + "." + std::to_string((v >> 16) & 255) + "." + std::to_string((v >> 8) & 255) + "." +
+         std::to_string(v & 255);
 }
 
 std::string cidr_str(uint32_t addr, int len) {
@@ -247,9 +248,8 @@ class Gen {
     for (size_t i = 0; i < nodes_.size(); ++i) {
       out_ << "---\napiVersion: v1\nkind: Node\nmetadata:\n  name: " << nodes_[i] << "\n";
       out_ << "  labels:\n    zone: " << quote(i % 2 ? "b" : "a") << "\n";
-      out_ << "status:\n  addresses:\n    - type: InternalIP\n      address: " << ip_str((192u << 24) | (168u << 16) |
-                                                                                           (65u << 8) | (10u + i))
-           << "\n";
+      out_ << "status:\n  addresses:\n    - type: InternalIP\n      address: "
+           << ip_str((192u << 24) | (168u << 16) | (65u << 8) | (10u + i)) << "\n";
     }
     for (const auto& w : workloads_) {
       if (w.kind == "Pod") {
@@ -514,8 +514,10 @@ class Gen {
         }
       }
       if (rng_.chance(0.7)) {
-        if (!wrote) out_ << "    - ";
-        else out_ << "      ";
+        if (!wrote)
+          out_ << "    - ";
+        else
+          out_ << "      ";
         // emit_np_ports writes "ports:" with the given indent on its first line already
         std::ostringstream tmp;
         std::swap(tmp, out_);
@@ -559,8 +561,10 @@ class Gen {
     std::vector<Req> reqs = pod_reqs(clusterwide ? "" : ns);
     for (auto& r : reqs) {
       size_t p = rng_.below(6);
-      if (p == 0) r.key = "k8s:" + r.key;
-      else if (p == 1) r.key = "any:" + r.key;
+      if (p == 0)
+        r.key = "k8s:" + r.key;
+      else if (p == 1)
+        r.key = "any:" + r.key;
     }
     size_t k = rng_.below(8);
     if (k == 0) {
@@ -605,8 +609,7 @@ class Gen {
         } else {
           size_t pr = rng_.below(6);
           if (pr < 4)
-            out_ << pad << "        protocol: "
-                 << std::vector<std::string>{"TCP", "UDP", "SCTP", "ANY"}[pr] << "\n";
+            out_ << pad << "        protocol: " << std::vector<std::string>{"TCP", "UDP", "SCTP", "ANY"}[pr] << "\n";
         }
       }
       if (l7) {
@@ -619,12 +622,14 @@ class Gen {
           if (rng_.chance(0.2)) fields.push_back("host: " + quote(rng_.pick(kHosts)));
           if (rng_.chance(0.15)) fields.push_back("headers:\n" + pad + "            - 'X-Token: abc'");
           if (rng_.chance(0.1))
-            fields.push_back("headerMatches:\n" + pad + "            - name: X-Env\n" + pad + "              value: prod");
+            fields.push_back("headerMatches:\n" + pad + "            - name: X-Env\n" + pad +
+                             "              value: prod");
           if (fields.empty()) {
             out_ << pad << "        - {}\n";
             continue;
           }
-          for (size_t f = 0; f < fields.size(); ++f) out_ << pad << (f == 0 ? "        - " : "          ") << fields[f] << "\n";
+          for (size_t f = 0; f < fields.size(); ++f)
+            out_ << pad << (f == 0 ? "        - " : "          ") << fields[f] << "\n";
         }
       }
     }
@@ -708,8 +713,7 @@ class Gen {
     // Subject.
     std::vector<Req> subj = pod_reqs(ns, opt_.exact ? 1 : 2);
     if (clusterwide && rng_.chance(0.3)) subj.push_back({"k8s:io.kubernetes.pod.namespace", "", {random_ns().name}});
-    if (clusterwide && rng_.chance(0.2))
-      subj.push_back({"io.cilium.k8s.namespace.labels.env", "In", {"prod", "dev"}});
+    if (clusterwide && rng_.chance(0.2)) subj.push_back({"io.cilium.k8s.namespace.labels.env", "In", {"prod", "dev"}});
     std::ostringstream tmp;
     std::swap(tmp, out_);
     emit_selector(2, "endpointSelector", subj);
@@ -727,8 +731,10 @@ class Gen {
     }
     if (rng_.chance(0.2)) {
       out_ << "  enableDefaultDeny:\n";
-      if (rng_.chance(0.5) || !sections[2]) out_ << "    ingress: " << (rng_.chance(0.7) ? "false" : "true") << "\n";
-      else out_ << "    egress: " << (rng_.chance(0.7) ? "false" : "true") << "\n";
+      if (rng_.chance(0.5) || !sections[2])
+        out_ << "    ingress: " << (rng_.chance(0.7) ? "false" : "true") << "\n";
+      else
+        out_ << "    egress: " << (rng_.chance(0.7) ? "false" : "true") << "\n";
     }
     static const char* names[4] = {"ingress", "ingressDeny", "egress", "egressDeny"};
     for (int s = 0; s < 4; ++s) {
@@ -757,8 +763,8 @@ class Gen {
   void emit_cilium(size_t i, bool clusterwide) {
     std::string ns = random_ns().name;
     out_ << "---\napiVersion: cilium.io/v2\nkind: "
-         << (clusterwide ? "CiliumClusterwideNetworkPolicy" : "CiliumNetworkPolicy") << "\nmetadata:\n  name: "
-         << (clusterwide ? "ccnp-" : "cnp-") << i << "\n";
+         << (clusterwide ? "CiliumClusterwideNetworkPolicy" : "CiliumNetworkPolicy")
+         << "\nmetadata:\n  name: " << (clusterwide ? "ccnp-" : "cnp-") << i << "\n";
     if (!clusterwide) out_ << "  namespace: " << ns << "\n";
     if (rng_.chance(0.15)) {
       out_ << "specs:\n";
@@ -820,8 +826,8 @@ std::string mutate(Rng& rng, std::string s) {
 ir::HttpRequest random_request(Rng& rng, const std::vector<const ir::HttpMatch*>& matches) {
   ir::HttpRequest req;
   static const std::vector<std::string> methods = {"GET", "POST", "PUT", "DELETE", "HEAD", "PATCH"};
-  static const std::vector<std::string> paths = {"/", "/api/v1/users", "/api/v1/", "/health", "/admin", "/a.c",
-                                                 "/users/42", "/public", "/static/x.css"};
+  static const std::vector<std::string> paths = {"/",    "/api/v1/users", "/api/v1/", "/health",      "/admin",
+                                                 "/a.c", "/users/42",     "/public",  "/static/x.css"};
   req.method = rng.pick(methods);
   req.path = rng.pick(paths);
   req.host = rng.chance(0.5) ? "api.example.com" : "";
@@ -884,7 +890,8 @@ std::vector<ir::Probe> random_probes(const ir::Model& m, uint64_t seed, size_t n
   for (const auto& r : m.rules) {
     for (const auto& p : r.peers)
       if (const auto* c = std::get_if<ir::PeerCidr>(&p.v)) {
-        for (uint32_t v : {c->cidr.first(), c->cidr.last(), c->cidr.first() - 1, c->cidr.last() + 1}) world.push_back(v);
+        for (uint32_t v : {c->cidr.first(), c->cidr.last(), c->cidr.first() - 1, c->cidr.last() + 1})
+          world.push_back(v);
         for (const auto& e : c->except) {
           world.push_back(e.first());
           world.push_back(e.last());
@@ -899,9 +906,9 @@ std::vector<ir::Probe> random_probes(const ir::Model& m, uint64_t seed, size_t n
       for (const auto& hm : g.http) http.push_back(&hm);
     }
   }
-  for (uint32_t v : {(203u << 24) | (113u << 8) | 10u, (8u << 24) | (8u << 16) | (8u << 8) | 8u,
-                     (1u << 24) | (1u << 16) | (1u << 8) | 1u, (10u << 24) | (20u << 16) | 5u,
-                     (172u << 24) | (16u << 16) | 1u})
+  for (uint32_t v :
+       {(203u << 24) | (113u << 8) | 10u, (8u << 24) | (8u << 16) | (8u << 8) | 8u,
+        (1u << 24) | (1u << 16) | (1u << 8) | 1u, (10u << 24) | (20u << 16) | 5u, (172u << 24) | (16u << 16) | 1u})
     world.push_back(v);
   // Only keep addresses that are not pods or nodes (those are probed by id and IP separately).
   std::vector<uint32_t> ext;

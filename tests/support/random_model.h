@@ -17,16 +17,16 @@ namespace polc::testing {
 /// generator draws the actual counts (small, varied models for differential tests); with
 /// `exact` true it generates exactly `pods` pods and `policies` policies (benchmarks).
 struct RandomOptions {
-  size_t namespaces = 4;     ///< namespaces besides "default"
-  size_t nodes = 3;          ///< 1..nodes nodes
-  size_t workloads = 8;      ///< bare pods, Deployments and StatefulSets
-  size_t max_replicas = 3;   ///< replicas per Deployment/StatefulSet
-  size_t services = 4;       ///< Services over the workloads
-  size_t policies = 8;       ///< NetworkPolicies + Cilium (clusterwide) policies
-  double cilium_share = 0.5; ///< fraction of policies that are Cilium policies
-  bool l7 = true;            ///< emit Cilium HTTP rules
+  size_t namespaces = 4;      ///< namespaces besides "default"
+  size_t nodes = 3;           ///< 1..nodes nodes
+  size_t workloads = 8;       ///< bare pods, Deployments and StatefulSets
+  size_t max_replicas = 3;    ///< replicas per Deployment/StatefulSet
+  size_t services = 4;        ///< Services over the workloads
+  size_t policies = 8;        ///< NetworkPolicies + Cilium (clusterwide) policies
+  double cilium_share = 0.5;  ///< fraction of policies that are Cilium policies
+  bool l7 = true;             ///< emit Cilium HTTP rules
   bool exact = false;
-  size_t pods = 0;           ///< with `exact`: total pods (replicas are spread to reach it)
+  size_t pods = 0;  ///< with `exact`: total pods (replicas are spread to reach it)
 
   /// Options for a benchmark cluster: exactly `pods` pods in `namespaces` namespaces with
   /// `policies` policies.

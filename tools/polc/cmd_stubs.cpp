@@ -1,5 +1,6 @@
 // Subcommands whose capability has not landed yet: they say so and exit 2, never fake success.
 #include <iostream>
+#include <vector>
 
 #include "common.h"
 
@@ -10,11 +11,7 @@ void register_stubs(CLI::App& app, int* exit_code) {
     const char* name;
     const char* help;
   };
-  static const Stub stubs[] = {
-      {"query", "Ask a reachability question: \"can frontend reach database:5432?\""},
-      {"matrix", "Print the connectivity matrix between workloads"},
-      {"compile", "Compile policies to eBPF objects and a map layout"},
-  };
+  static const std::vector<Stub> stubs = {};  // every subcommand has landed
   for (const auto& s : stubs) {
     auto* cmd = app.add_subcommand(s.name, std::string(s.help) + " (not built yet)");
     cmd->allow_extras();

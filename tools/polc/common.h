@@ -41,6 +41,9 @@ void print_diagnostics(const ir::DiagnosticEngine& diags, const ir::SourceManage
 void register_dump(CLI::App& app, int* exit_code);
 void register_lint(CLI::App& app, int* exit_code);
 void register_diff(CLI::App& app, int* exit_code);
+void register_compile(CLI::App& app, int* exit_code);
+void register_query(CLI::App& app, int* exit_code);
+void register_matrix(CLI::App& app, int* exit_code);
 void register_stubs(CLI::App& app, int* exit_code);
 
 }  // namespace polc::cli

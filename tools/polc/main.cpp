@@ -24,6 +24,9 @@ int main(int argc, char** argv) {
   polc::cli::register_dump(app, &exit_code);
   polc::cli::register_lint(app, &exit_code);
   polc::cli::register_diff(app, &exit_code);
+  polc::cli::register_compile(app, &exit_code);
+  polc::cli::register_query(app, &exit_code);
+  polc::cli::register_matrix(app, &exit_code);
   polc::cli::register_stubs(app, &exit_code);
   try {
     app.parse(argc, argv);

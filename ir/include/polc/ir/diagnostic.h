@@ -68,6 +68,9 @@ class DiagnosticEngine {
   [[nodiscard]] size_t error_count() const { return error_count_; }
   [[nodiscard]] size_t count(Severity s) const;
   [[nodiscard]] bool limit_reached() const { return error_count_ >= error_limit_; }
+  /// An error was reported past the limit (so the too-many-errors diagnostic is there): input
+  /// readers can stop.
+  [[nodiscard]] bool limit_exceeded() const { return error_count_ > error_limit_; }
   [[nodiscard]] const std::vector<Diagnostic>& diagnostics() const { return diags_; }
   /// Stable order: by file, line, column, then id.
   void sort();
