@@ -59,7 +59,9 @@ void register_lint(CLI::App& app, int* exit_code) {
     diags.sort();
     std::vector<ir::Diagnostic> shown;
     for (const auto& d : diags.diagnostics())
-      if (d.severity != ir::Severity::Note || opts->in.verbose || opts->format != "text") shown.push_back(d);
+      if (d.severity != ir::Severity::Note || d.id == ir::DiagId::InventoryMissing || opts->in.verbose ||
+          opts->format != "text")
+        shown.push_back(d);
 
     std::ofstream file;
     std::ostream* out = &std::cout;

@@ -14,7 +14,8 @@ using ir::DiagId;
 
 Linter::Linter(const ir::Model& model, const LintOptions& options, ir::DiagnosticEngine& out)
     : m(model), opt(options), out_(out), tables_(ir::resolve_policies(model)) {
-  has_pods_ = std::any_of(m.endpoints.begin(), m.endpoints.end(), [](const ir::Endpoint& e) { return !e.host_network; });
+  has_pods_ =
+      std::any_of(m.endpoints.begin(), m.endpoints.end(), [](const ir::Endpoint& e) { return !e.host_network; });
 }
 
 ir::Diagnostic* Linter::report(std::optional<ir::PolicyId> policy, DiagId id, ir::SourceLoc loc, std::string message,
@@ -73,7 +74,7 @@ void lint(const ir::Model& m, const LintOptions& opt, ir::DiagnosticEngine& out)
   if (!l.has_pods())
     out.report(DiagId::InventoryMissing, ir::SourceLoc{},
                "the input has no pods: checks that need the inventory (selectors matching nothing, named ports, DNS "
-               "reachability, default-deny gaps) were skipped",
+               "reachability, default-deny gaps, redundant and shadowed rules, L7 rules without effect) were skipped",
                "add the cluster inventory (kubectl get ns,pods,deploy,svc -A -o yaml) next to the policies");
   check_selectors(l);
   check_isolation(l);

@@ -1,6 +1,7 @@
 // Lint: default-deny gaps per namespace, and egress isolation that blocks DNS.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 
 #include "lint_context.h"
@@ -35,18 +36,18 @@ void check_isolation(Linter& l) {
         if (!l.tables().contexts[c].isolated[d]) open.push_back(ep);
       }
       ir::SourceLoc loc = ns.declared ? ns.loc : m.endpoint(pods.front()).loc;
-      std::string msg =
-          fmt::format("namespace '{}' has {} pod{} and no default-deny {} policy", ns.name, pods.size(),
-                      pods.size() == 1 ? "" : "s", ir::direction_name(dir));
-      auto* diag = l.report(std::nullopt, DiagId::DefaultDenyGap, loc, msg,
-                            fmt::format("add a policy with 'podSelector: {{}}' and 'policyTypes: [{}]' in namespace '{}'",
-                                        dir == ir::Direction::Ingress ? "Ingress" : "Egress", ns.name));
+      std::string msg = fmt::format("namespace '{}' has {} pod{} and no default-deny {} policy", ns.name, pods.size(),
+                                    pods.size() == 1 ? "" : "s", ir::direction_name(dir));
+      auto* diag =
+          l.report(std::nullopt, DiagId::DefaultDenyGap, loc, msg,
+                   fmt::format("add a policy with 'podSelector: {{}}' and 'policyTypes: [{}]' in namespace '{}'",
+                               dir == ir::Direction::Ingress ? "Ingress" : "Egress", ns.name));
       if (diag && !open.empty())
         diag->notes.push_back(
-            {{}, fmt::format("not isolated for {}: {} — {}", ir::direction_name(dir), l.pod_list(open),
-                             dir == ir::Direction::Ingress
-                                 ? "any pod in any namespace and the world can reach them"
-                                 : "they can reach any pod in any namespace and the world")});
+            {{},
+             fmt::format("not isolated for {}: {} — {}", ir::direction_name(dir), l.pod_list(open),
+                         dir == ir::Direction::Ingress ? "any pod in any namespace and the world can reach them"
+                                                       : "they can reach any pod in any namespace and the world")});
     }
   }
 
@@ -57,7 +58,9 @@ void check_isolation(Linter& l) {
     if (!e.host_network && it != e.labels.end() && it->second == "kube-dns") dns.push_back(e.id);
   }
   if (dns.empty()) return;
-  // Group by context: every pod of a context behaves alike.
+  // Decide per context (every pod of a context behaves alike), report once per isolating policy
+  // and blocked set, listing the pods of every context concerned.
+  std::map<std::pair<std::optional<ir::PolicyId>, std::string>, std::vector<ir::EndpointId>> findings;
   for (const auto& ctx : l.tables().contexts) {
     if (!ctx.isolated[1]) continue;
     const ir::Endpoint& src = m.endpoint(ctx.endpoints.front());
@@ -80,12 +83,17 @@ void check_isolation(Linter& l) {
         break;
       }
     std::string what = blocked.size() == 2 ? "53/UDP and 53/TCP" : blocked[0];
-    auto* diag = l.report(iso, DiagId::EgressBlocksDns, iso ? m.policy(*iso).isolation_loc[1] : src.loc,
-                          fmt::format("{} {} isolated for egress but cannot reach kube-dns on {}",
-                                      l.pod_list(ctx.endpoints), ctx.endpoints.size() == 1 ? "is" : "are", what),
+    auto& pods = findings[{iso, what}];
+    pods.insert(pods.end(), ctx.endpoints.begin(), ctx.endpoints.end());
+  }
+  for (auto& [key, pods] : findings) {
+    const auto& [iso, what] = key;
+    std::sort(pods.begin(), pods.end());
+    auto* diag = l.report(iso, DiagId::EgressBlocksDns, iso ? m.policy(*iso).isolation_loc[1] : m.endpoint(pods[0]).loc,
+                          fmt::format("{} {} isolated for egress but cannot reach kube-dns on {}", l.pod_list(pods),
+                                      pods.size() == 1 ? "is" : "are", what),
                           fmt::format("allow egress to kube-system pods labelled k8s-app=kube-dns on {}", what));
-    if (diag && iso)
-      diag->notes.push_back({m.policy(*iso).loc, "egress isolated by " + m.policy(*iso).display()});
+    if (diag && iso) diag->notes.push_back({m.policy(*iso).loc, "egress isolated by " + m.policy(*iso).display()});
   }
 }
 

@@ -44,14 +44,19 @@ void check_ports(Linter& l) {
         if (dst->empty()) continue;
         if (!pm.named.empty()) {
           bool declared = false;
+          std::vector<std::string> names;
           for (auto ep : *dst)
-            for (const auto& cp : m.endpoint(ep).ports)
+            for (const auto& cp : m.endpoint(ep).ports) {
               if (cp.name == pm.named && pm.protos.contains(cp.proto)) declared = true;
+              if (!cp.name.empty() && cp.name != pm.named) names.push_back(cp.name);
+            }
+          auto best = ir::closest_match(pm.named, names);
           if (!declared)
             l.report(r.policy, DiagId::UndeclaredNamedPort, pm.loc,
                      fmt::format("no destination pod declares a port named '{}' ({}: {})", pm.named,
                                  r.dir == ir::Direction::Ingress ? "selected pods" : "peer pods", l.pod_list(*dst)),
-                     "name the container port in the pod spec, or use the port number");
+                     best ? fmt::format("did you mean '{}'?", *best)
+                          : "name the container port in the pod spec, or use the port number");
           continue;
         }
         bool has_ports = pm.protos.contains(6) || pm.protos.contains(17) || pm.protos.contains(132);
@@ -96,15 +101,22 @@ void check_cidrs(Linter& l) {
           l.report(r.policy, DiagId::OverlyBroadAllow, peer.loc, "allows ingress from every address (0.0.0.0/0)");
       } else if (const auto* e = std::get_if<ir::PeerEntity>(&peer.v)) {
         if (r.dir == ir::Direction::Ingress && (e->entity == ir::Entity::All || e->entity == ir::Entity::World)) {
-          bool implicit = peer.loc == r.loc;  // a Kubernetes rule without 'from'
+          bool implicit = peer.loc == r.loc;  // a rule without 'from' (Kubernetes) or any from* peer (Cilium)
+          bool knp = m.policy(r.policy).kind == ir::PolicyKind::NetworkPolicy;
           l.report(r.policy, DiagId::OverlyBroadAllow, peer.loc,
-                   implicit ? fmt::format("{} has no 'from': it allows ingress from every source", r.path)
+                   implicit ? fmt::format("{} has no {}: it allows ingress from every source", r.path,
+                                          knp ? "'from'" : "peer (fromEndpoints, fromCIDR, fromEntities, ...)")
                             : fmt::format("allows ingress from entity '{}'", ir::entity_name(e->entity)));
         }
       } else if (const auto* pe = std::get_if<ir::PeerEndpoints>(&peer.v)) {
+        bool knp_egress = r.dir == ir::Direction::Egress && m.policy(r.policy).kind == ir::PolicyKind::NetworkPolicy;
         if (pe->sel.ns.matches_all() && pe->sel.pod.matches_all())
           l.report(r.policy, DiagId::OverlyBroadAllow, peer.loc,
-                   fmt::format("allows {} every pod in every namespace", r.dir == ir::Direction::Ingress ? "from" : "to"));
+                   fmt::format("allows {} every pod in every namespace",
+                               r.dir == ir::Direction::Ingress ? "ingress from" : "egress to"),
+                   knp_egress ? "'namespaceSelector: {}' selects pods only, not the internet: external addresses "
+                                "need an ipBlock"
+                              : "");
       }
     }
   }
