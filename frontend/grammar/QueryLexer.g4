@@ -1,5 +1,7 @@
 // Lexer for polc questions: `can A reach B:port/proto [METHOD /path]?`, `who can reach B`,
-// `what can A reach`, and batch probes `A -> B:port/proto [METHOD /path]`.
+// `what can A reach`, batch probes `A -> B:port/proto [METHOD /path]`, and the assertions of
+// `polc lint --assert` (`A must not reach B`, `only A can reach B`, ...). The assertion keywords
+// are also names (QueryParser.g4 `name`), so no workload name becomes unusable.
 // Modes: label selectors `{...}` and the HTTP request after a method have their own
 // tokens (a path may contain any character but blanks).
 lexer grammar QueryLexer;
@@ -25,6 +27,18 @@ PROTO   : [tT][cC][pP] | [uU][dD][pP] | [sS][cC][tT][pP] | [iI][cC][mM][pP] ;
 SVC     : [sS][vV][cC] ':' ;
 NODE    : [nN][oO][dD][eE] ':' ;
 ARROW   : '->' ;
+// Assertions (docs/lint.md). Longest match first: `cannot` is one word, `canary` a name.
+MUST      : [mM][uU][sS][tT] ;
+CANNOT    : [cC][aA][nN][nN][oO][tT] ;
+NOT       : [nN][oO][tT] ;
+ONLY      : [oO][nN][lL][yY] ;
+NO        : [nN][oO] ;
+POD       : [pP][oO][dD] [sS]? ;
+KW_IN     : [iI][nN] ;
+NAMESPACE : [nN][aA][mM][eE][sS][pP][aA][cC][eE] ;
+IS        : [iI][sS] ;
+REACHABLE : [rR][eE][aA][cC][hH][aA][bB][lL][eE] ;
+FROM      : [fF][rR][oO][mM] ;
 CIDR    : IPV4 '/' DIGITS ;
 IP      : IPV4 ;
 NUMBER  : DIGITS ;

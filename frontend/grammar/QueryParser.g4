@@ -1,4 +1,4 @@
-// Parser for polc questions; see QueryLexer.g4 and docs/query.md.
+// Parser for polc questions and lint assertions; see QueryLexer.g4, docs/query.md and docs/lint.md.
 parser grammar QueryParser;
 
 options { tokenVocab = QueryLexer; }
@@ -9,6 +9,16 @@ whoQuery  : WHO CAN REACH target ;
 whatQuery : WHAT CAN endpoint REACH ;
 
 probe     : endpoint ARROW target http? EOF ;
+
+// One line of an assertions file (`polc lint --assert FILE`).
+assertion : claim EOF ;
+claim     : endpoint (MUST NOT | CANNOT | CAN NOT) REACH target http?   # mustNotReach
+          | endpoint (MUST | CAN) REACH target http?                    # mustReach
+          | ONLY endpoint CAN REACH target http?                        # onlyCanReach
+          | NO POD KW_IN NAMESPACE name IS REACHABLE FROM endpoint      # noPodReachable
+          | target IS NOT REACHABLE FROM endpoint                       # notReachableFrom
+          | target IS REACHABLE FROM endpoint                           # reachableFrom
+          ;
 
 target    : endpoint port? protocol? ;
 port      : COLON (NUMBER | NAME) ;
@@ -25,7 +35,8 @@ endpoint  : SVC name (SLASH name)?            # serviceEndpoint
           | WORLD                             # worldEndpoint
           | ANY                               # anyEndpoint
           ;
-name      : NAME | NUMBER ;
+// Assertion keywords are names too (a workload may be called `only` or `namespace`).
+name      : NAME | NUMBER | MUST | CANNOT | NOT | ONLY | NO | POD | KW_IN | NAMESPACE | IS | REACHABLE | FROM ;
 
 selector    : LBRACE (requirement (COMMA requirement)*)? RBRACE ;
 requirement : labelKey (EQ | NEQ) labelValue?          # equalityReq

@@ -56,14 +56,46 @@ std::string token_description(size_t type) {
       {g::QueryLexer::SEL_SLASH, "'/'"},
       {g::QueryLexer::LABEL, "a label"},
       {g::QueryLexer::PATH, "a path"},
+      {g::QueryLexer::MUST, "'must'"},
+      {g::QueryLexer::CANNOT, "'cannot'"},
+      {g::QueryLexer::NOT, "'not'"},
+      {g::QueryLexer::ONLY, "'only'"},
+      {g::QueryLexer::NO, "'no'"},
+      {g::QueryLexer::POD, "'pod'"},
+      {g::QueryLexer::KW_IN, "'in'"},
+      {g::QueryLexer::NAMESPACE, "'namespace'"},
+      {g::QueryLexer::IS, "'is'"},
+      {g::QueryLexer::REACHABLE, "'reachable'"},
+      {g::QueryLexer::FROM, "'from'"},
       {antlr4::Token::EOF, "the end"},
   };
   auto it = names.find(type);
   return it == names.end() ? "" : it->second;
 }
 
+/// Assertion keywords that the grammar also accepts as names: where a name may come, "a name"
+/// says it, and listing them would only be noise.
+bool is_keyword_name(size_t type) {
+  switch (type) {
+    case g::QueryLexer::MUST:
+    case g::QueryLexer::CANNOT:
+    case g::QueryLexer::NOT:
+    case g::QueryLexer::ONLY:
+    case g::QueryLexer::NO:
+    case g::QueryLexer::POD:
+    case g::QueryLexer::KW_IN:
+    case g::QueryLexer::NAMESPACE:
+    case g::QueryLexer::IS:
+    case g::QueryLexer::REACHABLE:
+    case g::QueryLexer::FROM: return true;
+    default: return false;
+  }
+}
+
 class ErrorCollector : public antlr4::BaseErrorListener {
  public:
+  explicit ErrorCollector(std::string what) : what_(std::move(what)) {}
+
   void syntaxError(antlr4::Recognizer* rec, antlr4::Token* tok, size_t, size_t col, const std::string& msg,
                    std::exception_ptr) override {
     if (failed) return;
@@ -74,13 +106,16 @@ class ErrorCollector : public antlr4::BaseErrorListener {
       return;
     }
     if (tok->getType() == antlr4::Token::EOF)
-      message = "unexpected end of the question";
+      message = "unexpected end of the " + what_;
     else
       message = "unexpected '" + tok->getText() + "'";
     if (auto* parser = dynamic_cast<antlr4::Parser*>(rec)) {
       std::vector<std::string> want;
       try {
-        for (size_t t : parser->getExpectedTokens().toList()) {
+        auto expected = parser->getExpectedTokens().toList();
+        bool name = std::find(expected.begin(), expected.end(), g::QueryLexer::NAME) != expected.end();
+        for (size_t t : expected) {
+          if (name && is_keyword_name(t)) continue;
           std::string d = token_description(t);
           if (!d.empty() && std::find(want.begin(), want.end(), d) == want.end()) want.push_back(d);
         }
@@ -97,6 +132,9 @@ class ErrorCollector : public antlr4::BaseErrorListener {
   size_t column = 0;
   std::string message;
   std::string hint;
+
+ private:
+  std::string what_;  ///< "question", "assertion"
 };
 
 class Builder {
@@ -283,20 +321,26 @@ class Builder {
 
 }  // namespace
 
-std::optional<ir::Query> parse_query(std::string_view text, QueryMode mode, ir::SourceLoc at,
-                                     ir::DiagnosticEngine& diags) {
+namespace {
+
+/// Runs the lexer and parser on `text` and hands the parser to `build`, which returns the result
+/// (which checks `errors.failed` before building). Problems become `id` at their column; those
+/// ANTLR finds get `syntax_hint` when they have no hint of their own. Never throws.
+template <typename T, typename Build>
+std::optional<T> run_grammar(std::string_view text, ir::SourceLoc at, ir::DiagnosticEngine& diags, ir::DiagId id,
+                             const std::string& what, const std::string& syntax_hint, Build build) {
   if (at.col == 0) at.col = 1;
-  auto fail = [&](size_t col, const std::string& msg, const std::string& hint) -> std::optional<ir::Query> {
+  auto fail = [&](size_t col, const std::string& msg, const std::string& hint) -> std::optional<T> {
     ir::SourceLoc l = at;
     l.col = at.col + static_cast<uint32_t>(col);
-    diags.report(ir::DiagId::QuerySyntax, l, msg, hint);
+    diags.report(id, l, msg, hint);
     return std::nullopt;
   };
-  if (text.size() > 4096) return fail(0, "question longer than 4096 characters", "");
+  if (text.size() > 4096) return fail(0, what + " longer than 4096 characters", "");
   try {
     antlr4::ANTLRInputStream input{std::string(text)};
     g::QueryLexer lexer(&input);
-    ErrorCollector errors;
+    ErrorCollector errors(what);
     lexer.removeErrorListeners();
     lexer.addErrorListener(&errors);
     antlr4::CommonTokenStream tokens(&lexer);
@@ -304,37 +348,131 @@ std::optional<ir::Query> parse_query(std::string_view text, QueryMode mode, ir::
     parser.removeErrorListeners();
     parser.addErrorListener(&errors);
     Builder b(text, at);
-    ir::Query q;
-    q.text = std::string(text);
-    if (mode == QueryMode::Probe) {
-      auto* tree = parser.probe();
-      if (errors.failed) return fail(errors.column, errors.message, errors.hint);
-      q.kind = ir::QueryKind::Probe;
-      q.src = b.endpoint(tree->endpoint());
-      b.target(tree->target(), q);
-      b.http(tree->http(), q, false);
-      return q;
-    }
-    auto* tree = parser.question();
-    if (errors.failed) return fail(errors.column, errors.message, errors.hint);
-    if (auto* c = tree->canQuery()) {
-      q.kind = ir::QueryKind::Can;
-      q.src = b.endpoint(c->endpoint());
-      b.target(c->target(), q);
-      b.http(c->http(), q, tree->QMARK() == nullptr);
-    } else if (auto* w = tree->whoQuery()) {
-      q.kind = ir::QueryKind::Who;
-      b.target(w->target(), q);
-    } else if (auto* w2 = tree->whatQuery()) {
-      q.kind = ir::QueryKind::What;
-      q.src = b.endpoint(w2->endpoint());
-    }
-    return q;
+    std::optional<T> out = build(parser, b, errors);
+    if (errors.failed) return fail(errors.column, errors.message, errors.hint.empty() ? syntax_hint : errors.hint);
+    return out;
   } catch (const Failure& f) {
     return fail(f.column, f.message, f.hint);
   } catch (const std::exception& e) {
-    return fail(0, std::string("cannot parse the question: ") + e.what(), "");
+    return fail(0, "cannot parse the " + what + ": " + e.what(), "");
   }
+}
+
+/// The part of an assertions line before a comment (`#` at the start or after a blank).
+std::string_view strip_comment(std::string_view line) {
+  for (size_t i = 0; i < line.size(); ++i)
+    if (line[i] == '#' && (i == 0 || line[i - 1] == ' ' || line[i - 1] == '\t')) return line.substr(0, i);
+  return line;
+}
+
+}  // namespace
+
+std::optional<ir::Query> parse_query(std::string_view text, QueryMode mode, ir::SourceLoc at,
+                                     ir::DiagnosticEngine& diags) {
+  return run_grammar<ir::Query>(
+      text, at, diags, ir::DiagId::QuerySyntax, "question", "",
+      [&](g::QueryParser& parser, Builder& b, const ErrorCollector& errors) -> std::optional<ir::Query> {
+        ir::Query q;
+        q.text = std::string(text);
+        if (mode == QueryMode::Probe) {
+          auto* tree = parser.probe();
+          if (errors.failed) return std::nullopt;
+          q.kind = ir::QueryKind::Probe;
+          q.src = b.endpoint(tree->endpoint());
+          b.target(tree->target(), q);
+          b.http(tree->http(), q, false);
+          return q;
+        }
+        auto* tree = parser.question();
+        if (errors.failed) return std::nullopt;
+        if (auto* c = tree->canQuery()) {
+          q.kind = ir::QueryKind::Can;
+          q.src = b.endpoint(c->endpoint());
+          b.target(c->target(), q);
+          b.http(c->http(), q, tree->QMARK() == nullptr);
+        } else if (auto* w = tree->whoQuery()) {
+          q.kind = ir::QueryKind::Who;
+          b.target(w->target(), q);
+        } else if (auto* w2 = tree->whatQuery()) {
+          q.kind = ir::QueryKind::What;
+          q.src = b.endpoint(w2->endpoint());
+        }
+        return q;
+      });
+}
+
+std::optional<ir::Assertion> parse_assertion(std::string_view text, ir::SourceLoc at, ir::DiagnosticEngine& diags) {
+  auto a = run_grammar<ir::Assertion>(
+      text, at, diags, ir::DiagId::AssertionSyntax, "assertion",
+      "an assertion reads 'A must not reach B[:port]', 'A cannot reach B', 'A must reach B:port', 'only A can "
+      "reach B:port', 'B is [not] reachable from A' or 'no pod in namespace N is reachable from A'",
+      [&](g::QueryParser& parser, Builder& b, const ErrorCollector& errors) -> std::optional<ir::Assertion> {
+        auto* tree = parser.assertion();
+        if (errors.failed) return std::nullopt;
+        ir::Assertion a;
+        a.text = std::string(text);
+        a.loc = b.loc_of(size_t{0});
+        ir::Query& q = a.query;
+        q.kind = ir::QueryKind::Can;
+        q.text = a.text;
+        auto* claim = tree->claim();
+        if (auto* c = dynamic_cast<P::MustNotReachContext*>(claim)) {
+          a.kind = ir::AssertionKind::MustNotReach;
+          q.src = b.endpoint(c->endpoint());
+          b.target(c->target(), q);
+          b.http(c->http(), q, false);
+        } else if (auto* c2 = dynamic_cast<P::MustReachContext*>(claim)) {
+          a.kind = ir::AssertionKind::MustReach;
+          q.src = b.endpoint(c2->endpoint());
+          b.target(c2->target(), q);
+          b.http(c2->http(), q, false);
+        } else if (auto* c3 = dynamic_cast<P::OnlyCanReachContext*>(claim)) {
+          a.kind = ir::AssertionKind::OnlyCanReach;
+          q.src = b.endpoint(c3->endpoint());
+          b.target(c3->target(), q);
+          b.http(c3->http(), q, false);
+        } else if (auto* c4 = dynamic_cast<P::NoPodReachableContext*>(claim)) {
+          a.kind = ir::AssertionKind::MustNotReach;
+          q.src = b.endpoint(c4->endpoint());
+          ir::QueryEndpoint dst;
+          dst.kind = ir::QueryEndpoint::Kind::Selector;
+          dst.ns = c4->name()->getText();
+          dst.text = "any pod in namespace " + dst.ns;
+          dst.loc = b.loc_of(c4->name()->getStart());
+          q.dst = dst;
+        } else if (auto* c5 = dynamic_cast<P::NotReachableFromContext*>(claim)) {
+          a.kind = ir::AssertionKind::MustNotReach;
+          q.src = b.endpoint(c5->endpoint());
+          b.target(c5->target(), q);
+        } else if (auto* c6 = dynamic_cast<P::ReachableFromContext*>(claim)) {
+          a.kind = ir::AssertionKind::MustReach;
+          q.src = b.endpoint(c6->endpoint());
+          b.target(c6->target(), q);
+        }
+        return a;
+      });
+  return a;
+}
+
+std::vector<ir::Assertion> parse_assertions(std::string_view text, uint32_t file, ir::DiagnosticEngine& diags) {
+  std::vector<ir::Assertion> out;
+  uint32_t lineno = 0;
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    size_t nl = text.find('\n', pos);
+    std::string_view raw = text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
+    pos = nl == std::string_view::npos ? text.size() + 1 : nl + 1;
+    ++lineno;
+    if (!raw.empty() && raw.back() == '\r') raw.remove_suffix(1);
+    std::string_view body = strip_comment(raw);
+    size_t b = body.find_first_not_of(" \t");
+    if (b == std::string_view::npos) continue;
+    size_t e = body.find_last_not_of(" \t");
+    auto a =
+        parse_assertion(body.substr(b, e - b + 1), ir::SourceLoc{file, lineno, static_cast<uint32_t>(b + 1)}, diags);
+    if (a) out.push_back(std::move(*a));
+  }
+  return out;
 }
 
 }  // namespace polc::frontend

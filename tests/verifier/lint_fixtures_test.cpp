@@ -10,6 +10,9 @@
 // warning and info is compared. The test fails on a missing and on an unexpected diagnostic.
 // A fixture that lists an id in lint-only and expects none of it is a negative fixture for it;
 // LintFixtures.EveryCheckHasPositiveAndNegativeFixtures requires both for every lint check.
+// A fixture NAME.yaml may come with NAME.assertions.txt, an assertions file (`polc lint --assert`)
+// checked with it; its own `# expect-...` comments are expectations on its lines. Every
+// expectation belongs to the file it is written in.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -21,6 +24,7 @@
 #include <sstream>
 
 #include "polc/frontend/loader.h"
+#include "polc/frontend/query_parser.h"
 #include "polc/verifier/lint.h"
 
 namespace polc::verifier {
@@ -36,6 +40,7 @@ struct Expectation {
   bool any_line = false;
   uint32_t line = 0;  ///< line of the expected diagnostic (of the note for Related)
   uint32_t written_at = 0;
+  std::string file;  ///< file name (fixture or its assertions file) the expectation is written in
   std::string text;
   bool matched = false;
   std::optional<ir::DiagId> matched_id;
@@ -58,10 +63,13 @@ std::string trim(std::string s) {
   return s;
 }
 
-Fixture parse_fixture(const std::string& name) {
-  Fixture f;
-  f.name = name;
-  std::ifstream in(fixture_dir() / name);
+/// The assertions file that goes with fixture `name` (may not exist).
+std::string assertions_of(const std::string& name) {
+  return name.substr(0, name.rfind('.')) + ".assertions.txt";
+}
+
+void parse_expectations(Fixture& f, const std::string& file) {
+  std::ifstream in(fixture_dir() / file);
   std::regex expect_re(R"(expect-(error|warning|note|info|related|hint)(@([+-]\d+|\*))?\s*\{\{(.*?)\}\})");
   std::regex only_re(R"(^\s*#\s*lint-only:(.*)$)");
   std::string line;
@@ -95,12 +103,20 @@ Fixture parse_fixture(const std::string& name) {
       int delta = (*it)[3].matched && !e.any_line ? std::stoi(off) : 0;
       e.line = static_cast<uint32_t>(static_cast<int>(n) + delta);
       e.written_at = n;
+      e.file = file;
       e.text = (*it)[4].str();
       if (e.any_line && e.kind != Kind::Diagnostic)
         f.errors.push_back("line " + std::to_string(n) + ": '@*' is only for diagnostics");
       f.expected.push_back(e);
     }
   }
+}
+
+Fixture parse_fixture(const std::string& name) {
+  Fixture f;
+  f.name = name;
+  parse_expectations(f, name);
+  if (fs::exists(fixture_dir() / assertions_of(name))) parse_expectations(f, assertions_of(name));
   return f;
 }
 
@@ -111,6 +127,11 @@ struct FixtureRun {
   std::vector<std::string> failures;
 };
 
+/// The file name of a location.
+std::string file_of(const ir::Model& m, ir::SourceLoc loc) {
+  return fs::path(m.sources.path(loc.file)).filename().string();
+}
+
 FixtureRun run_fixture(const std::string& name) {
   FixtureRun run{parse_fixture(name), {}, {}, {}};
   Fixture& f = run.fixture;
@@ -118,7 +139,18 @@ FixtureRun run_fixture(const std::string& name) {
 
   ir::DiagnosticEngine diags;
   auto res = frontend::load_inputs({(fixture_dir() / name).string()}, diags);
-  if (!diags.has_errors()) lint(res.model, LintOptions{}, diags);
+  // As `polc lint`: lint runs on input without errors; the assertions file is read then.
+  bool loaded = !diags.has_errors();
+  LintOptions opt;
+  fs::path afile = fixture_dir() / assertions_of(name);
+  if (loaded && fs::exists(afile)) {
+    std::ifstream in(afile, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    uint32_t id = res.model.sources.add(afile.string(), ss.str());
+    opt.assertions = frontend::parse_assertions(ss.str(), id, diags);
+  }
+  if (loaded) lint(res.model, opt, diags);
   diags.sort();
   run.model = std::move(res.model);
 
@@ -134,7 +166,7 @@ FixtureRun run_fixture(const std::string& name) {
     bool found = false;
     for (auto& e : f.expected) {
       if (e.kind != Kind::Diagnostic || e.matched || e.severity != d.severity) continue;
-      if (!e.any_line && (d.loc.file == 0 || e.line != d.loc.line)) continue;
+      if (!e.any_line && (d.loc.file == 0 || e.line != d.loc.line || file_of(run.model, d.loc) != e.file)) continue;
       if (d.message.find(e.text) == std::string::npos) continue;
       e.matched = found = true;
       e.matched_id = d.id;
@@ -145,10 +177,13 @@ FixtureRun run_fixture(const std::string& name) {
   for (auto& e : f.expected) {
     if (e.kind == Kind::Diagnostic) continue;
     for (const auto& d : run.compared) {
-      if (e.kind == Kind::Hint && d.loc.line == e.line && d.hint.find(e.text) != std::string::npos) e.matched = true;
+      if (e.kind == Kind::Hint && d.loc.line == e.line && file_of(run.model, d.loc) == e.file &&
+          d.hint.find(e.text) != std::string::npos)
+        e.matched = true;
       if (e.kind == Kind::Related)
         for (const auto& note : d.notes)
-          if (note.loc.file != 0 && note.loc.line == e.line && note.message.find(e.text) != std::string::npos)
+          if (note.loc.file != 0 && note.loc.line == e.line && file_of(run.model, note.loc) == e.file &&
+              note.message.find(e.text) != std::string::npos)
             e.matched = true;
     }
   }
@@ -160,7 +195,7 @@ FixtureRun run_fixture(const std::string& name) {
     std::string where = e.any_line ? "*" : std::to_string(e.line);
     std::string all;
     for (const auto& d : run.compared) all += ir::render_text(d, run.model.sources);
-    run.failures.push_back(name + ":" + std::to_string(e.written_at) + ": expected " + what + "@" + where + " {{" +
+    run.failures.push_back(e.file + ":" + std::to_string(e.written_at) + ": expected " + what + "@" + where + " {{" +
                            e.text + "}} was not reported; compared diagnostics:\n" + all);
   }
   return run;
@@ -191,13 +226,12 @@ INSTANTIATE_TEST_SUITE_P(Lint, LintFixture, ::testing::ValuesIn(fixtures()),
                            return n;
                          });
 
-/// The checks a fixture must cover: the catalog group "lint" (user assertions come with their
-/// own tests) and the warnings from the frontend that `polc lint` reports.
+/// The checks a fixture must cover: the catalog group "lint" (user assertions included: their
+/// fixtures have an assertions file) and the warnings from the frontend that `polc lint` reports.
 std::vector<ir::DiagId> covered_checks() {
   std::vector<ir::DiagId> out;
   for (const auto& s : ir::diag_catalog()) {
-    if (s.group == "lint" && s.id != ir::DiagId::AssertionFailed && s.id != ir::DiagId::AssertionSyntax)
-      out.push_back(s.id);
+    if (s.group == "lint") out.push_back(s.id);
   }
   for (auto id : {ir::DiagId::UnknownField, ir::DiagId::DeprecatedApi, ir::DiagId::UnresolvablePeer,
                   ir::DiagId::UnsupportedField, ir::DiagId::IgnoredRules, ir::DiagId::EmptyPeerList})

@@ -189,11 +189,14 @@ TEST(LintCli, FindingsExitOne) {
 }
 
 TEST(LintCli, FailOnRaisesTheThreshold) {
-  // samples/broken has warnings and infos, no errors.
-  EXPECT_EQ(run_polc("lint " + kBroken + " --fail-on error").exit_code, 0);
+  // samples/broken has warnings and infos, and errors only from its assertions that fail.
+  EXPECT_EQ(run_polc("lint " + kBroken + " --fail-on error").exit_code, 1);
+  EXPECT_EQ(run_polc("lint " + kBroken + " --fail-on error --disable assertion-failed").exit_code, 0);
   EXPECT_EQ(run_polc("lint " + kBroken + " --fail-on info").exit_code, 1);
-  // Only infos and notes without an inventory, once its two warnings are disabled.
-  std::string quiet = "lint " + kPoliciesOnly + " --disable l7-invalid-method --disable ipblock-overlaps-pods";
+  // Only infos and notes without an inventory, once its warnings are disabled (the redundant rules
+  // are proved for any pod, without pods).
+  std::string quiet =
+      "lint " + kPoliciesOnly + " --disable l7-invalid-method --disable ipblock-overlaps-pods --disable redundant-rule";
   EXPECT_EQ(run_polc(quiet).exit_code, 0);
   EXPECT_EQ(run_polc(quiet + " --fail-on info").exit_code, 1);
 }
@@ -241,6 +244,85 @@ TEST(LintCli, OutputFileHoldsTheReport) {
   ASSERT_FALSE(j.is_discarded());
   EXPECT_EQ(j["version"], "2.1.0");
   EXPECT_FALSE(j["runs"][0]["results"].empty());
+}
+
+// --- assertions: --assert FILE and DIR/polc-assertions.txt (docs/lint.md) ---------------------
+
+const std::string kAssertCluster = "tests/verifier/lint/assert_failed.yaml";
+const std::string kAssertFailing = "tests/verifier/lint/assert_failed.assertions.txt";
+const std::string kAssertHolding = "tests/verifier/lint/assert_holds.assertions.txt";
+
+int count_id(const PolcRun& r, const std::string& id) {
+  int n = 0;
+  auto report = nlohmann::json::parse(r.out, nullptr, false);
+  if (report.is_discarded()) return -1;
+  for (const auto& d : report["diagnostics"]) n += d["id"] == id;
+  return n;
+}
+
+TEST(LintCliAssert, FailingAssertionsFailTheRunAtAnyThreshold) {
+  PolcRun r = run_polc("lint " + kAssertCluster + " --assert " + kAssertFailing + " --fail-on error --format json");
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_EQ(count_id(r, "assertion-failed"), 8) << r.out;
+  PolcRun ok = run_polc("lint " + kAssertCluster + " --assert " + kAssertHolding + " --fail-on error --format json");
+  EXPECT_EQ(ok.exit_code, 0) << ok.out << ok.err;
+  EXPECT_EQ(count_id(ok, "assertion-failed"), 0);
+}
+
+TEST(LintCliAssert, TextSaysHowManyHold) {
+  PolcRun r = run_polc("lint " + kAssertCluster + " --assert " + kAssertFailing + " --assert " + kAssertHolding +
+                       " --color never --disable default-deny-gap --disable useless-deny");
+  EXPECT_NE(r.out.find("; 13 of 21 assertions hold"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("assert_failed.assertions.txt:3:1: error: assertion 'web must not reach api:8080'"),
+            std::string::npos)
+      << r.out;
+}
+
+TEST(LintCliAssert, TheDirectorysAssertionsFileIsPickedUpOnce) {
+  PolcRun dir = run_polc("lint samples/broken --format json");
+  EXPECT_EQ(count_id(dir, "assertion-failed"), 4);
+  // Named explicitly as well: still checked once.
+  PolcRun twice = run_polc("lint samples/broken --assert samples/broken/polc-assertions.txt --format json");
+  EXPECT_EQ(count_id(twice, "assertion-failed"), 4);
+  // A file of the input is not picked up: only directories carry polc-assertions.txt.
+  PolcRun file = run_polc(
+      "lint samples/broken/policies.yaml samples/broken/cilium.yaml samples/broken/inventory.yaml "
+      "--format json");
+  EXPECT_EQ(count_id(file, "assertion-failed"), 0);
+}
+
+TEST(LintCliAssert, SarifHasTheDecidingRulesAsRelatedLocations) {
+  PolcRun r = run_polc("lint " + kAssertCluster + " --assert " + kAssertFailing + " --format sarif");
+  auto j = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << r.out;
+  bool found = false;
+  for (const auto& res : j["runs"][0]["results"]) {
+    if (res["ruleId"] != "assertion-failed") continue;
+    std::string uri = res["locations"][0]["physicalLocation"]["artifactLocation"]["uri"];
+    EXPECT_NE(uri.find("assert_failed.assertions.txt"), std::string::npos) << uri;
+    if (!res.contains("relatedLocations")) continue;
+    for (const auto& rel : res["relatedLocations"]) {
+      std::string ruri = rel["physicalLocation"]["artifactLocation"]["uri"];
+      if (ruri.find("assert_failed.yaml") != std::string::npos) found = true;
+    }
+  }
+  EXPECT_TRUE(found) << "no assertion-failed result points at a deciding rule in the policies";
+}
+
+TEST(LintCliAssert, UnreadableFileIsAnInputError) {
+  PolcRun r = run_polc("lint " + kAssertCluster + " --assert tests/verifier/lint/no-such-assertions.txt");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("cannot read assertions file"), std::string::npos) << r.err;
+}
+
+TEST(LintCliAssert, SyntaxErrorsAreFindingsAndLintStillRuns) {
+  PolcRun r = run_polc(
+      "lint tests/verifier/lint/assert_syntax.yaml --assert "
+      "tests/verifier/lint/assert_syntax.assertions.txt --format json");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(count_id(r, "assertion-syntax"), 5) << r.out;
+  EXPECT_EQ(count_id(r, "query-unknown-endpoint"), 2) << r.out;
+  EXPECT_GT(count_id(r, "default-deny-gap"), 0) << "lint must run next to bad assertions";
 }
 
 }  // namespace

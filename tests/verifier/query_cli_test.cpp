@@ -182,12 +182,13 @@ TEST_P(SampleExpectations, AnsweredByTheMatrix) {
         if (p["protocol"] == proto && p["from"].get<int>() <= port && port <= p["to"].get<int>()) in_cell = true;
     }
     ++checked;
-    if (e.allow)
+    if (e.allow) {
       EXPECT_TRUE(in_cell) << "samples/" << sample << ": " << e.probe << " is allowed but the matrix cell " << us
                            << " -> " << ud << " lacks " << port << "/" << proto;
-    else if (uniform)
+    } else if (uniform) {
       EXPECT_FALSE(in_cell) << "samples/" << sample << ": " << e.probe << " is denied but the matrix cell " << us
                             << " -> " << ud << " has " << port << "/" << proto;
+    }
   }
   EXPECT_GT(checked, 0u);
 }

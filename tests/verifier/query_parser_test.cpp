@@ -218,5 +218,109 @@ TEST(QueryParser, NeverThrowsOnGarbage) {
   }
 }
 
+// --- assertions (polc lint --assert): the same endpoints, six forms --------------------------
+
+std::optional<ir::Assertion> assertion(const std::string& text, ir::DiagnosticEngine& diags) {
+  return frontend::parse_assertion(text, ir::SourceLoc{1, 3, 5}, diags);
+}
+
+TEST(AssertionParser, EveryFormGivesItsKindAndSides) {
+  struct Case {
+    const char* text;
+    ir::AssertionKind kind;
+    const char* src;
+    const char* dst;
+  };
+  const Case cases[] = {
+      {"frontend must not reach database:5432", ir::AssertionKind::MustNotReach, "frontend", "database"},
+      {"frontend cannot reach database", ir::AssertionKind::MustNotReach, "frontend", "database"},
+      {"frontend CAN NOT reach database", ir::AssertionKind::MustNotReach, "frontend", "database"},
+      {"backend must reach database:5432/tcp", ir::AssertionKind::MustReach, "backend", "database"},
+      {"backend can reach svc:db:5432", ir::AssertionKind::MustReach, "backend", "svc:db"},
+      {"only {app=backend} can reach database:5432", ir::AssertionKind::OnlyCanReach, "{app=backend}", "database"},
+      {"database:5432 is not reachable from world", ir::AssertionKind::MustNotReach, "world", "database"},
+      {"prod/{} is reachable from any", ir::AssertionKind::MustReach, "any", "prod/{}"},
+      {"no pod in namespace payments is reachable from world", ir::AssertionKind::MustNotReach, "world",
+       "any pod in namespace payments"},
+  };
+  for (const auto& c : cases) {
+    ir::DiagnosticEngine diags;
+    auto a = assertion(c.text, diags);
+    ASSERT_TRUE(a) << c.text << ": " << (diags.diagnostics().empty() ? "" : diags.diagnostics()[0].message);
+    EXPECT_EQ(a->kind, c.kind) << c.text;
+    EXPECT_EQ(a->query.kind, ir::QueryKind::Can) << c.text;
+    EXPECT_EQ(a->query.src->text, c.src) << c.text;
+    EXPECT_EQ(a->query.dst->text, c.dst) << c.text;
+    EXPECT_EQ(a->loc.line, 3u);
+    EXPECT_EQ(a->loc.col, 5u);
+  }
+}
+
+TEST(AssertionParser, NamespaceFormSelectsEveryPodOfTheNamespace) {
+  ir::DiagnosticEngine diags;
+  auto a = assertion("no pods in namespace payments is reachable from 0.0.0.0/0", diags);
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->query.dst->kind, K::Selector);
+  EXPECT_EQ(a->query.dst->ns, "payments");
+  EXPECT_TRUE(a->query.dst->pod.matches_all());
+  EXPECT_EQ(a->query.dst->loc.col, 5u + 21u);
+  EXPECT_EQ(a->query.src->kind, K::Address);
+}
+
+TEST(AssertionParser, PortProtocolAndRequest) {
+  ir::DiagnosticEngine diags;
+  auto a = assertion("web must not reach api:8080 GET /admin", diags);
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->query.port->number, 8080);
+  ASSERT_TRUE(a->query.http);
+  EXPECT_EQ(a->query.http->method, "GET");
+  EXPECT_EQ(a->query.http->path, "/admin");
+}
+
+TEST(AssertionParser, KeywordsAreNamesToo) {
+  ir::DiagnosticEngine diags;
+  auto a = assertion("only must not reach from/namespace:5432", diags);
+  ASSERT_TRUE(a) << (diags.diagnostics().empty() ? "" : diags.diagnostics()[0].message);
+  EXPECT_EQ(a->kind, ir::AssertionKind::MustNotReach);
+  EXPECT_EQ(a->query.src->name, "only");
+  EXPECT_EQ(a->query.dst->ns, "from");
+  EXPECT_EQ(a->query.dst->name, "namespace");
+  // ... and questions still take them as names.
+  auto q = parse("can no reach is:80");
+  ASSERT_TRUE(q->q);
+  EXPECT_EQ(q->q->src->name, "no");
+  EXPECT_EQ(q->q->dst->name, "is");
+}
+
+TEST(AssertionParser, SyntaxErrorsAreAssertionSyntaxAtTheColumn) {
+  ir::DiagnosticEngine diags;
+  EXPECT_FALSE(assertion("web mustnt reach api", diags));
+  ASSERT_EQ(diags.diagnostics().size(), 1u);
+  const auto& d = diags.diagnostics()[0];
+  EXPECT_EQ(d.id, ir::DiagId::AssertionSyntax);
+  EXPECT_EQ(d.loc.col, 5u + 4u);
+  EXPECT_NE(d.message.find("unexpected 'mustnt'"), std::string::npos) << d.message;
+  EXPECT_NE(d.hint.find("an assertion reads"), std::string::npos) << d.hint;
+  ir::DiagnosticEngine d2;
+  EXPECT_FALSE(assertion("can web reach api", d2));  // a question is not an assertion
+  ASSERT_EQ(d2.diagnostics().size(), 1u);
+  EXPECT_EQ(d2.diagnostics()[0].id, ir::DiagId::AssertionSyntax);
+}
+
+TEST(AssertionParser, FileSkipsCommentsAndBlankLinesAndKeepsGoing) {
+  ir::DiagnosticEngine diags;
+  auto as = frontend::parse_assertions(
+      "# expectations\n\nweb must reach api:80   # trailing comment\r\n  bad line here\napi cannot reach web\n", 7,
+      diags);
+  ASSERT_EQ(as.size(), 2u);
+  EXPECT_EQ(as[0].text, "web must reach api:80");
+  EXPECT_EQ(as[0].loc.file, 7u);
+  EXPECT_EQ(as[0].loc.line, 3u);
+  EXPECT_EQ(as[1].loc.line, 5u);
+  ASSERT_EQ(diags.diagnostics().size(), 1u);
+  EXPECT_EQ(diags.diagnostics()[0].loc.line, 4u);
+  EXPECT_EQ(diags.diagnostics()[0].loc.col, 3u + 4u);
+}
+
 }  // namespace
 }  // namespace polc

@@ -543,6 +543,28 @@ void Encoder::encode_direction(z3::solver& s, DirectionVars& d, const SideVars& 
   d.ok = !subject.is_pod || ok;
 }
 
+z3::expr Encoder::rule_part(ir::RuleId rid, std::optional<size_t> peer_index,
+                            std::optional<std::pair<size_t, size_t>> port_index) {
+  const ir::Rule& r = m_.rule(rid);
+  bool in = r.dir == ir::Direction::Ingress;
+  const SideVars& subject = in ? dst : src;
+  const SideVars& remote = in ? src : dst;
+  std::vector<z3::expr> peers;
+  for (size_t i = 0; i < r.peers.size(); ++i)
+    if (!peer_index || *peer_index == i) peers.push_back(peer(r.peers[i], remote, subject));
+  std::vector<z3::expr> groups;
+  for (size_t g = 0; g < r.ports.size(); ++g) {
+    if (port_index && port_index->first != g) continue;
+    const ir::PortGroup& pg = r.ports[g];
+    std::vector<z3::expr> pms;
+    for (size_t k = 0; k < pg.ports.size(); ++k)
+      if (!port_index || port_index->second == k) pms.push_back(port_match(pg.ports[k]));
+    groups.push_back(pg.ports.empty() ? c_.bool_val(true) : any_of(c_, pms));
+  }
+  z3::expr ports = r.ports.empty() ? c_.bool_val(true) : any_of(c_, groups);
+  return (endpoint_selector(m_.policy(r.policy).subject, subject) && any_of(c_, peers) && ports).simplify();
+}
+
 void Encoder::encode(z3::solver& s) {
   egress.dir = ir::Direction::Egress;
   ingress.dir = ir::Direction::Ingress;

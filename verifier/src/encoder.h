@@ -117,6 +117,14 @@ class Encoder {
   /// Equalities fixing every endpoint and packet variable to its value in `mdl`.
   [[nodiscard]] z3::expr pin(const z3::model& mdl) const;
 
+  /// The L4 condition of part of rule `r` (after encode(), for a rule of a policy that
+  /// encode() included): its policy selects the subject side, peer `peer` (every peer when
+  /// nullopt) matches the remote side, and port `port` (group, index; every port group when
+  /// nullopt) matches the packet. With both nullopt this is the rule's `matched` indicator.
+  /// Lint proves redundancy of single peers and ports with it.
+  [[nodiscard]] z3::expr rule_part(ir::RuleId r, std::optional<size_t> peer,
+                                   std::optional<std::pair<size_t, size_t>> port);
+
  private:
   void collect_domains();
   SideVars make_side(const EndpointSet& set, const std::string& tag, bool destination);

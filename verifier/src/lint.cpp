@@ -74,7 +74,8 @@ void lint(const ir::Model& m, const LintOptions& opt, ir::DiagnosticEngine& out)
   if (!l.has_pods())
     out.report(DiagId::InventoryMissing, ir::SourceLoc{},
                "the input has no pods: checks that need the inventory (selectors matching nothing, named ports, DNS "
-               "reachability, default-deny gaps, redundant and shadowed rules, L7 rules without effect) were skipped",
+               "reachability, default-deny gaps, L7 rules without effect) were skipped; redundant, shadowed and "
+               "useless rules were proved for any pod that could exist",
                "add the cluster inventory (kubectl get ns,pods,deploy,svc -A -o yaml) next to the policies");
   check_selectors(l);
   check_isolation(l);
@@ -82,6 +83,7 @@ void lint(const ir::Model& m, const LintOptions& opt, ir::DiagnosticEngine& out)
   check_cidrs(l);
   check_l7(l);
   if (opt.prove) check_redundancy(l);
+  check_assertions(m, opt.assertions, out);
   out.sort();
 }
 

@@ -1,5 +1,6 @@
-// A question about a Model as the user wrote it (`polc query`): the frontend's query grammar
-// produces it, the verifier resolves its names against a Model and answers it. Plain data.
+// A question about a Model as the user wrote it (`polc query`), or an assertion of an
+// assertions file (`polc lint --assert`): the frontend's query grammar produces them, the
+// verifier resolves their names against a Model and answers or checks them. Plain data.
 #pragma once
 
 #include <cstdint>
@@ -64,6 +65,22 @@ struct Query {
   SourceLoc proto_loc;
   std::optional<QueryHttp> http;
   std::string text;
+};
+
+/// What an assertion claims (docs/lint.md).
+enum class AssertionKind : uint8_t {
+  MustNotReach,  ///< `A must not reach B`, `A cannot reach B`, `B is not reachable from A`, `no pod in namespace N is
+                 ///< reachable from A`
+  MustReach,     ///< `A must reach B`, `A can reach B`, `B is reachable from A`: every pair
+  OnlyCanReach,  ///< `only A can reach B`: no endpoint outside A reaches B
+};
+
+/// One line of an assertions file.
+struct Assertion {
+  AssertionKind kind = AssertionKind::MustNotReach;
+  Query query;  ///< QueryKind::Can: src, dst, port, proto, http
+  std::string text;
+  SourceLoc loc;  ///< first character of the assertion
 };
 
 }  // namespace polc::ir
