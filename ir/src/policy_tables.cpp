@@ -90,6 +90,14 @@ std::optional<Ipv4> region_representative(const Cidr& p, const std::vector<Cidr>
   return Ipv4{static_cast<uint32_t>(cand)};
 }
 
+/// Whether a rule's peers match differently depending on the subject's node.
+bool rule_node_dependent(const Rule& r) {
+  return std::any_of(r.peers.begin(), r.peers.end(), [](const Peer& p) {
+    const auto* e = std::get_if<PeerEntity>(&p.v);
+    return e && (e->entity == Entity::Host || e->entity == Entity::RemoteNode);
+  });
+}
+
 struct Builder {
   const Model& m;
   PolicyTables t;
@@ -238,7 +246,13 @@ struct Builder {
         assert(!m.policy(pid).tier && "ordered (tiered) policies are not folded into the tables yet");
         (void)pid;
       }
-      CtxKey key{pols, e.node.v, port_signature(e, port_names)};
+      // The node matters only to rules with host / remote-node peers; otherwise pods on every
+      // node share a context (keeps the tables at identities x classes, not pods x classes).
+      bool node_dependent = std::any_of(pols.begin(), pols.end(), [&](PolicyId pid) {
+        const auto& rules = m.policy(pid).rules;
+        return std::any_of(rules.begin(), rules.end(), [&](RuleId rid) { return rule_node_dependent(m.rule(rid)); });
+      });
+      CtxKey key{pols, node_dependent ? e.node.v : kAnyNode, port_signature(e, port_names)};
       auto [it, fresh] = ids.emplace(key, static_cast<uint32_t>(t.contexts.size()));
       if (fresh) {
         Context c;
@@ -260,11 +274,7 @@ struct Builder {
     auto it = rule_bits_cache.find(key);
     if (it != rule_bits_cache.end()) return it->second;
     const Rule& r = m.rule(rid);
-    bool node_dependent = std::any_of(r.peers.begin(), r.peers.end(), [](const Peer& p) {
-      const auto* e = std::get_if<PeerEntity>(&p.v);
-      return e && (e->entity == Entity::Host || e->entity == Entity::RemoteNode);
-    });
-    if (!node_dependent && node.v != kAnyNode) return rule_bits(rid, NodeId(kAnyNode));
+    if (!rule_node_dependent(r) && node.v != kAnyNode) return rule_bits(rid, NodeId(kAnyNode));
     Bits bits((t.classes.size() + 63) / 64);
     Endpoint subject;
     subject.node = node;
@@ -278,34 +288,82 @@ struct Builder {
   std::map<std::pair<uint32_t, uint32_t>, Bits> rule_bits_cache;
 
   /// The port function for the rules `M` (all matching the peer), given isolation and the
-  /// destination pod against which named ports resolve.
+  /// destination pod against which named ports resolve. A sweep over the rules' port intervals
+  /// per protocol bucket: each elementary segment is judged from the intervals covering it, with
+  /// the evaluator's logic (ir/src/evaluator.cpp, default layer; see judge).
   uint32_t build_function(const std::vector<RuleId>& rules, bool isolated, const Endpoint* dst_pod) {
     PortFunction f;
+    struct Item {
+      uint32_t rule;   ///< index into `rules`
+      int32_t group;   ///< -1: the rule has no ports (matches every port, L4)
+      uint32_t lo, end;  ///< [lo, end)
+    };
+    std::vector<Item> items;
+    std::vector<uint32_t> by_start, by_end, active, cuts;
+    std::vector<uint32_t> pos;
+    std::vector<std::pair<uint32_t, int32_t>> cover;
     for (int b = 0; b < kProtoBuckets; ++b) {
       uint8_t proto = kBucketProto[b];
-      // Boundaries: every range start and end+1 within this bucket.
-      std::set<uint32_t> cuts{0};
-      for (auto rid : rules)
-        for (const auto& g : m.rule(rid).ports)
+      items.clear();
+      for (uint32_t i = 0; i < rules.size(); ++i) {
+        const Rule& r = m.rule(rules[i]);
+        if (r.ports.empty()) {
+          items.push_back({i, -1, 0, 65536});
+          continue;
+        }
+        for (uint32_t gi = 0; gi < r.ports.size(); ++gi) {
+          const auto& g = r.ports[gi];
+          if (g.ports.empty()) {
+            items.push_back({i, static_cast<int32_t>(gi), 0, 65536});
+            continue;
+          }
           for (const auto& pm : g.ports) {
             if (!pm.protos.contains(proto)) continue;
             if (pm.named.empty()) {
-              cuts.insert(pm.range.lo);
-              cuts.insert(uint32_t(pm.range.hi) + 1);
+              items.push_back({i, static_cast<int32_t>(gi), pm.range.lo, uint32_t(pm.range.hi) + 1});
             } else if (dst_pod) {
               for (const auto& cp : dst_pod->ports)
-                if (cp.name == pm.named && cp.proto == proto) {
-                  cuts.insert(cp.port);
-                  cuts.insert(uint32_t(cp.port) + 1);
-                }
+                if (cp.name == pm.named && cp.proto == proto)
+                  items.push_back({i, static_cast<int32_t>(gi), cp.port, uint32_t(cp.port) + 1});
             }
           }
-      cuts.insert(65536);
+        }
+      }
+      cuts.assign({0, 65536});
+      for (const auto& it : items) {
+        cuts.push_back(it.lo);
+        cuts.push_back(it.end);
+      }
+      std::sort(cuts.begin(), cuts.end());
+      cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+      by_start.resize(items.size());
+      by_end.resize(items.size());
+      for (uint32_t i = 0; i < items.size(); ++i) by_start[i] = by_end[i] = i;
+      std::sort(by_start.begin(), by_start.end(), [&](uint32_t a, uint32_t b) { return items[a].lo < items[b].lo; });
+      std::sort(by_end.begin(), by_end.end(), [&](uint32_t a, uint32_t b) { return items[a].end < items[b].end; });
+      active.clear();
+      pos.assign(items.size(), 0);
+      size_t si = 0, ei = 0;
       std::vector<Segment>& segs = f.buckets[b];
-      for (auto it = cuts.begin(); std::next(it) != cuts.end(); ++it) {
-        uint32_t lo = *it, hi = *std::next(it) - 1;
-        if (lo > 65535) break;
-        Segment s = evaluate_segment(rules, isolated, dst_pod, proto, static_cast<uint16_t>(lo));
+      for (size_t c = 0; c + 1 < cuts.size(); ++c) {
+        uint32_t lo = cuts[c], hi = cuts[c + 1] - 1;
+        while (ei < by_end.size() && items[by_end[ei]].end <= lo) {
+          uint32_t x = by_end[ei++];
+          if (items[x].lo >= items[x].end) continue;
+          uint32_t p = pos[x];
+          active[p] = active.back();
+          pos[active[p]] = p;
+          active.pop_back();
+        }
+        while (si < by_start.size() && items[by_start[si]].lo <= lo) {
+          uint32_t x = by_start[si++];
+          if (items[x].end <= lo) continue;  // already ended (removed above or never active)
+          pos[x] = static_cast<uint32_t>(active.size());
+          active.push_back(x);
+        }
+        cover.clear();
+        for (uint32_t x : active) cover.emplace_back(items[x].rule, items[x].group);
+        Segment s = judge(rules, cover, isolated);
         s.lo = static_cast<uint16_t>(lo);
         s.hi = static_cast<uint16_t>(hi);
         if (!segs.empty() && segs.back().outcome == s.outcome && segs.back().rules == s.rules &&
@@ -331,38 +389,44 @@ struct Builder {
     return it->second;
   }
 
-  /// The evaluator's logic (ir/src/evaluator.cpp, default layer) for one port.
-  Segment evaluate_segment(const std::vector<RuleId>& rules, bool isolated, const Endpoint* dst_pod, uint8_t proto,
-                           uint16_t port) {
+  /// The evaluator's verdict for a segment from the (rule, group) pairs whose port intervals
+  /// cover it (group -1: a rule without ports): deny rules win, then isolation, then L4 allows,
+  /// then L7 allows. Sorts `cover`.
+  Segment judge(const std::vector<RuleId>& rules, std::vector<std::pair<uint32_t, int32_t>>& cover, bool isolated) {
+    std::sort(cover.begin(), cover.end());
+    cover.erase(std::unique(cover.begin(), cover.end()), cover.end());
     std::vector<RuleId> denies, l4, l7rules;
     std::vector<L7Ref> l7refs;
-    for (auto rid : rules) {
+    for (size_t a = 0; a < cover.size();) {
+      size_t z = a;
+      while (z < cover.size() && cover[z].first == cover[a].first) ++z;
+      RuleId rid = rules[cover[a].first];
       const Rule& r = m.rule(rid);
-      bool matched = r.ports.empty(), l4_only = r.ports.empty();
-      std::vector<L7Ref> refs;
-      for (uint32_t gi = 0; gi < r.ports.size(); ++gi) {
-        const auto& g = r.ports[gi];
-        bool any = g.ports.empty();
-        for (const auto& pm : g.ports)
-          if (port_matches(pm, proto, port, dst_pod)) any = true;
-        if (!any) continue;
-        matched = true;
-        if (!g.has_l7())
+      bool l4_only = false;
+      size_t refs_begin = l7refs.size();
+      for (size_t q = a; q < z; ++q) {
+        int32_t gi = cover[q].second;
+        if (gi < 0 || !r.ports[static_cast<size_t>(gi)].has_l7()) {
           l4_only = true;
-        else
-          for (uint32_t hi = 0; hi < g.http.size(); ++hi) refs.push_back(L7Ref{rid, gi, hi});
+        } else {
+          const auto& g = r.ports[static_cast<size_t>(gi)];
+          for (uint32_t hi = 0; hi < g.http.size(); ++hi) l7refs.push_back(L7Ref{rid, static_cast<uint32_t>(gi), hi});
+        }
       }
-      if (!matched) continue;
       if (r.action == Action::Deny) {
         denies.push_back(rid);
+        l7refs.resize(refs_begin);
       } else if (r.action == Action::Allow) {
         if (l4_only) {
           l4.push_back(rid);
+          l7refs.resize(refs_begin);
         } else {
           l7rules.push_back(rid);
-          l7refs.insert(l7refs.end(), refs.begin(), refs.end());
         }
+      } else {
+        l7refs.resize(refs_begin);
       }
+      a = z;
     }
     Segment s;
     if (!denies.empty()) {
@@ -383,52 +447,91 @@ struct Builder {
     return s;
   }
 
-  void build_table() {
-    size_t K = t.classes.size();
-    t.table_.assign(t.contexts.size() * 2 * K, 0);
-    std::map<std::tuple<std::vector<RuleId>, bool, uint32_t>, uint32_t> memo;
-    for (const auto& c : t.contexts) {
-      const Endpoint& rep = m.endpoint(c.endpoints.front());
-      for (int d = 0; d < 2; ++d) {
-        std::vector<RuleId> rules;
-        for (auto pid : c.policies)
-          for (auto rid : m.policy(pid).rules)
-            if (static_cast<int>(m.rule(rid).dir) == d) rules.push_back(rid);
-        std::vector<const Bits*> bits;
-        for (auto rid : rules) bits.push_back(&rule_bits(rid, c.node));
-        for (size_t k = 0; k < K; ++k) {
-          std::vector<RuleId> matched;
-          for (size_t i = 0; i < rules.size(); ++i)
-            if (test_bit(*bits[i], k)) matched.push_back(rules[i]);
-          // Named ports resolve against the destination: the subject for ingress, the peer for egress.
-          const Endpoint* dst = nullptr;
-          uint32_t dst_key = 0xffffffffu;
-          if (d == static_cast<int>(Direction::Ingress)) {
-            dst = &rep;
-            dst_key = c.id;
-          } else if (class_rep[k].kind == Resolved::Kind::Pod) {
-            dst = &m.endpoint(class_rep[k].ep);
-            dst_key = 0x80000000u | static_cast<uint32_t>(k);
-          }
-          // Without named ports among the matched rules the destination does not matter.
-          bool named = false;
-          for (auto rid : matched)
-            for (const auto& g : m.rule(rid).ports)
-              for (const auto& pm : g.ports) named = named || !pm.named.empty();
-          if (!named) dst_key = 0xffffffffu;
-          auto key = std::make_tuple(matched, c.isolated[d], dst_key);
-          auto it = memo.find(key);
-          uint32_t fid;
-          if (it != memo.end()) {
-            fid = it->second;
-          } else {
-            fid = build_function(matched, c.isolated[d], dst);
-            memo.emplace(std::move(key), fid);
-          }
-          t.table_[(static_cast<size_t>(c.id) * 2 + d) * K + k] = fid;
-        }
-      }
+  /// The function of one cell: the rules `matched` (all matching the peer class `k`).
+  uint32_t cell_function(std::vector<RuleId> matched, bool isolated, int d, const Context& c, const Endpoint& rep,
+                         size_t k) {
+    // Named ports resolve against the destination: the subject for ingress, the peer for egress.
+    const Endpoint* dst = nullptr;
+    uint32_t dst_key = 0xffffffffu;
+    if (d == static_cast<int>(Direction::Ingress)) {
+      dst = &rep;
+      dst_key = c.id;
+    } else if (class_rep[k].kind == Resolved::Kind::Pod) {
+      dst = &m.endpoint(class_rep[k].ep);
+      dst_key = 0x80000000u | static_cast<uint32_t>(k);
     }
+    // Without named ports among the matched rules the destination does not matter.
+    bool named = std::any_of(matched.begin(), matched.end(), [&](RuleId rid) { return rule_has_named[rid.v]; });
+    if (!named) dst_key = 0xffffffffu;
+    auto key = std::make_tuple(std::move(matched), isolated, dst_key);
+    auto it = memo.find(key);
+    if (it != memo.end()) return it->second;
+    uint32_t fid = build_function(std::get<0>(key), isolated, dst);
+    memo.emplace(std::move(key), fid);
+    return fid;
+  }
+  std::map<std::tuple<std::vector<RuleId>, bool, uint32_t>, uint32_t> memo;
+  std::vector<bool> rule_has_named;
+
+  /// One row (context, direction) of the table: a function id per peer class. Classes are
+  /// grouped by the set of rules matching them (a 128-bit fingerprint accumulated over the
+  /// rules' class bitmaps, so the work is the number of set bits, not rules x classes), and
+  /// each group's function is built once.
+  void build_row(const Context& c, int d, uint32_t* row) {
+    const size_t K = t.classes.size();
+    const Endpoint& rep = m.endpoint(c.endpoints.front());
+    std::vector<RuleId> rules;
+    for (auto pid : c.policies)
+      for (auto rid : m.policy(pid).rules)
+        if (static_cast<int>(m.rule(rid).dir) == d) rules.push_back(rid);
+    std::vector<uint64_t> h1(K, 0), h2(K, 0);
+    std::vector<uint32_t> count(K, 0);
+    std::vector<bool> named(K, false);
+    std::vector<const Bits*> bits;
+    for (auto rid : rules) bits.push_back(&rule_bits(rid, c.node));
+    for (size_t i = 0; i < rules.size(); ++i) {
+      const Bits& b = *bits[i];
+      uint64_t a1 = (i + 1) * 0x9E3779B97F4A7C15ull, a2 = (i + 1) * 0xC2B2AE3D27D4EB4Full + 0x165667B19E3779F9ull;
+      for (size_t w = 0; w < b.size(); ++w)
+        for (uint64_t word = b[w]; word; word &= word - 1) {
+          size_t k = w * 64 + static_cast<size_t>(__builtin_ctzll(word));
+          h1[k] = (h1[k] ^ a1) * 0xFF51AFD7ED558CCDull;
+          h2[k] = (h2[k] + a2) * 0xC4CEB9FE1A85EC53ull;
+          ++count[k];
+          if (rule_has_named[rules[i].v]) named[k] = true;
+        }
+    }
+    // Groups whose function cannot depend on the class itself share one entry; egress cells
+    // with named ports resolve against the peer pod, so they are keyed by class too.
+    std::map<std::tuple<uint64_t, uint64_t, uint32_t, uint32_t>, uint32_t> groups;
+    for (size_t k = 0; k < K; ++k) {
+      bool per_class = named[k] && d == static_cast<int>(Direction::Egress);
+      auto key = std::make_tuple(h1[k], h2[k], count[k], per_class ? static_cast<uint32_t>(k) : 0xffffffffu);
+      auto it = groups.find(key);
+      if (it != groups.end()) {
+        row[k] = it->second;
+        continue;
+      }
+      std::vector<RuleId> matched;
+      matched.reserve(count[k]);
+      for (size_t i = 0; i < rules.size(); ++i)
+        if (test_bit(*bits[i], k)) matched.push_back(rules[i]);
+      uint32_t fid = cell_function(std::move(matched), c.isolated[d], d, c, rep, k);
+      groups.emplace(key, fid);
+      row[k] = fid;
+    }
+  }
+
+  void build_table() {
+    const size_t K = t.classes.size();
+    t.table_.assign(t.contexts.size() * 2 * K, 0);
+    rule_has_named.assign(m.rules.size(), false);
+    for (const auto& r : m.rules)
+      for (const auto& g : r.ports)
+        for (const auto& pm : g.ports)
+          if (!pm.named.empty()) rule_has_named[r.id.v] = true;
+    for (const auto& c : t.contexts)
+      for (int d = 0; d < 2; ++d) build_row(c, d, &t.table_[(static_cast<size_t>(c.id) * 2 + d) * K]);
   }
 };
 

@@ -242,11 +242,13 @@ std::string PortSet::str() const {
 Connectivity::Connectivity(const ir::Model& m, const ir::PolicyTables& t) : m_(m), t_(t) {
   group_of_endpoint_.assign(m.endpoints.size(), ir::PolicyTables::kNone);
   group_of_node_.assign(m.nodes.size(), ir::PolicyTables::kNone);
-  std::map<std::tuple<uint32_t, uint32_t, std::string>, uint32_t> pod_groups;
+  // Pods of a group share their class, context, workload and node (ingress from the own node
+  // is always allowed, so the node matters even where the context spans nodes).
+  std::map<std::tuple<uint32_t, uint32_t, std::string, uint32_t>, uint32_t> pod_groups;
   for (const auto& e : m.endpoints) {
     if (e.host_network) continue;
     std::string wl = m.ns(e.ns).name + "/" + e.workload;
-    auto key = std::make_tuple(t.class_of_endpoint[e.id.v], t.context_of_endpoint[e.id.v], wl);
+    auto key = std::make_tuple(t.class_of_endpoint[e.id.v], t.context_of_endpoint[e.id.v], wl, e.node.v);
     auto [it, fresh] = pod_groups.emplace(key, static_cast<uint32_t>(groups_.size()));
     if (fresh) {
       Group g;

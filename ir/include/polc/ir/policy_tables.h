@@ -30,12 +30,13 @@ struct AddrClass {
   std::string name;  ///< display: "default/frontend", "node node-1", "world 10.0.0.0/8"
 };
 
-/// Subjects (non-host-network pods) selected by the same policies, on the same node, with the
-/// same container ports: every policy decision about them is the same.
+/// Subjects (non-host-network pods) selected by the same policies, with the same referenced
+/// named container ports, and on the same node when one of those policies has host or
+/// remote-node peers: every policy decision about them is the same. A context may span nodes.
 struct Context {
   uint32_t id = 0;
-  std::vector<EndpointId> endpoints;  ///< sorted
-  NodeId node;
+  std::vector<EndpointId> endpoints;  ///< sorted; possibly on several nodes
+  NodeId node;                        ///< the node of the first endpoint
   std::vector<PolicyId> policies;  ///< the policies selecting them
   std::array<bool, 2> isolated{false, false};
 };
