@@ -2,6 +2,7 @@
 // reach an endpoint / what it can reach (policy tables), or answer a batch file of probes.
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "common.h"
@@ -98,6 +99,20 @@ std::string strip_comment(const std::string& line) {
   return line;
 }
 
+/// A batch line may end in its expected verdict (` allow` or ` deny`, the output format), so a
+/// file of expectations is checked as is. Strips the verdict from \p probe.
+std::optional<bool> expected_verdict(std::string& probe) {
+  for (auto [word, allowed] : {std::pair<const char*, bool>{" allow", true}, {" deny", false}}) {
+    std::string w = word;
+    if (probe.size() > w.size() && probe.compare(probe.size() - w.size(), w.size(), w) == 0) {
+      probe.erase(probe.size() - w.size());
+      while (!probe.empty() && (probe.back() == ' ' || probe.back() == '\t')) probe.pop_back();
+      return allowed;
+    }
+  }
+  return std::nullopt;
+}
+
 int answer_batch(const ir::Model& m, const QueryOpts& o) {
   std::string text;
   if (o.batch == "-") {
@@ -114,12 +129,15 @@ int answer_batch(const ir::Model& m, const QueryOpts& o) {
     ss << f.rdbuf();
     text = ss.str();
   }
+  const std::string batch_name = o.batch == "-" ? "<stdin>" : o.batch;
   ir::SourceManager qsm;
-  uint32_t file = qsm.add(o.batch == "-" ? "<stdin>" : o.batch, text);
+  uint32_t file = qsm.add(batch_name, text);
   ir::DiagnosticEngine diags;
   struct Line {
     std::string text;
     verifier::ReachQuery q;
+    std::optional<bool> expected;  // the line ended in ' allow' or ' deny'
+    uint32_t lineno = 0;
   };
   std::vector<Line> lines;
   std::istringstream in(text);
@@ -132,12 +150,13 @@ int answer_batch(const ir::Model& m, const QueryOpts& o) {
     if (b == std::string::npos) continue;
     size_t e = body.find_last_not_of(" \t");
     std::string probe = body.substr(b, e - b + 1);
+    std::optional<bool> expected = expected_verdict(probe);
     auto q = frontend::parse_query(probe, frontend::QueryMode::Probe,
                                    ir::SourceLoc{file, lineno, static_cast<uint32_t>(b + 1)}, diags);
     if (!q) continue;
     auto rq = verifier::resolve_reach(m, *q, diags);
     if (!rq) continue;
-    lines.push_back(Line{probe, std::move(*rq)});
+    lines.push_back(Line{probe, std::move(*rq), expected, lineno});
   }
   if (diags.has_errors()) {
     diags.sort();
@@ -149,21 +168,36 @@ int answer_batch(const ir::Model& m, const QueryOpts& o) {
   ro.unsat_core = o.format == "json";
   ro.counterexample = false;
   nlohmann::json out = nlohmann::json::array();
+  size_t checked = 0, failed = 0;
   for (const auto& l : lines) {
     auto ans = verifier::check_reach(m, l.q, ro);
     if (!ans) {
       std::cerr << "polc query: " << l.text << ": " << ans.error().message << " [solver-error]\n";
       return kInputError;
     }
+    bool mismatch = l.expected && *l.expected != ans->allowed;
+    if (l.expected) ++checked;
+    if (mismatch) ++failed;
     if (o.format == "json") {
       nlohmann::json j = verifier::render_reach_json(m, l.q, *ans);
       j["line"] = l.text;
+      if (l.expected) j["expected"] = *l.expected ? "allow" : "deny";
       out.push_back(j);
     } else {
       std::cout << l.text << (ans->allowed ? " allow" : " deny") << "\n";
     }
+    if (mismatch)
+      std::cerr << batch_name << ":" << l.lineno << ": expected " << (*l.expected ? "allow" : "deny") << ", got "
+                << (ans->allowed ? "allow" : "deny") << ": " << l.text << "\n";
   }
   if (o.format == "json") std::cout << out.dump(2) << "\n";
+  if (checked > 0) {
+    if (failed > 0) {
+      std::cerr << "polc query: " << failed << " of " << checked << " expected verdicts do not hold\n";
+      return kFindings;
+    }
+    std::cerr << "polc query: all " << checked << " expected verdicts hold\n";
+  }
   return kOk;
 }
 
@@ -187,7 +221,9 @@ void register_query(CLI::App& app, int* exit_code) {
       ->capture_default_str();
   cmd->add_option("--batch", opts->batch,
                   "answer one probe per line of FILE ('-' = stdin): 'ns/pod -> ns/pod:port/proto [METHOD /path]'; "
-                  "prints each line followed by ' allow' or ' deny'");
+                  "prints each line followed by ' allow' or ' deny'. A line may already end in its expected "
+                  "verdict (a file of expectations, e.g. samples/demo/expect.txt): mismatches go to stderr and "
+                  "the exit code is 1");
   cmd->add_flag("--debug-smt", opts->debug_smt, "print the SMT-LIB of the question to stderr");
   cmd->callback([opts, exit_code] {
     QueryOpts o = *opts;
