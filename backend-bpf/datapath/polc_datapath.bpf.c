@@ -24,9 +24,11 @@
  *      folded into the verdict by the compiler.
  *   6. allowed: a conntrack entry; always: counters, and a flow event when configured.
  *
- * Hooks for what comes next: service translation (issue 7) belongs before step 3 in
- * polc_from_pod; HTTP enforcement (issue 8) after step 3 for connections whose conntrack entry
- * carries an l7_set. */
+ * Services (lb.h): polc_from_pod translates a packet to a service address into a backend before
+ * step 1, polc_to_pod restores the service address on allowed replies after step 6.
+ * HTTP (l7_http.h, compiled in when some rule has HTTP): packets of connections whose conntrack
+ * entry carries an l7_set are parsed and their requests matched after step 3 (and on the packet
+ * that creates the entry, after step 6). */
 #include "polc_bpf.h"
 
 #if __has_include("polc_build_config.h")
@@ -435,6 +437,11 @@ static __polc_inline int polc_ct_alive(const struct polc_ct_entry* ct, polc_u64 
   return ct && ct->expires_ns > now && ct->ifindex == ifindex;
 }
 
+/* HTTP enforcement (issue 8): polc_l7_enforce() for connections with an l7_set. */
+#ifdef POLC_FEATURE_L7
+#include "l7_http.h"
+#endif
+
 /* ---- the handler ------------------------------------------------------------------------- */
 
 struct polc_decision {
@@ -558,7 +565,13 @@ static __polc_inline int polc_handle(struct __sk_buff* skb, const polc_u32 dir) 
         d.v.rule = ct->rule;
         d.v.l7_set = ct->l7_set;
         d.count_rules = 1;
-        /* issue 8: HTTP enforcement goes here, when ct->l7_set != 0 */
+#ifdef POLC_FEATURE_L7
+        if (ct->l7_set && p.proto == POLC_IPPROTO_TCP && polc_l7_enforce(skb, ct, dir) != 0) {
+          d.reason = POLC_REASON_L7_DENIED;
+          d.dropped = 1;
+          goto out;
+        }
+#endif
         goto record_fragment;
       }
       stale_fwd = ct;
@@ -688,7 +701,20 @@ allowed:
     e.ifindex = ifindex;
     e.policy_port = p.policy_port;
     e.outcome = d.v.outcome;
+#ifdef POLC_FEATURE_L7
+    if (stale_fwd && stale_fwd->l7_set && e.l7_set) e.l7_state = stale_fwd->l7_state; /* request boundaries */
+#endif
     bpf_map_update_elem(&polc_ct, &fwd, &e, BPF_ANY);
+#ifdef POLC_FEATURE_L7
+    if (e.l7_set && p.proto == POLC_IPPROTO_TCP) {
+      struct polc_ct_entry* nct = bpf_map_lookup_elem(&polc_ct, &fwd);
+      if (nct && polc_l7_enforce(skb, nct, dir) != 0) {
+        d.reason = POLC_REASON_L7_DENIED;
+        d.dropped = 1;
+        goto out;
+      }
+    }
+#endif
   }
 
 record_fragment:
@@ -701,12 +727,20 @@ out:
   return polc_finish(skb, cfg, &p, dir, &d);
 }
 
-/* tc ingress of the pod's host-side veth: what the pod sends (its egress policy). */
+/* Services (issue 7): ClusterIP/NodePort translation, and the underlay programs. */
+#include "lb.h"
+
+/* tc ingress of the pod's host-side veth: what the pod sends (its egress policy). A packet to a
+ * service is first translated to its backend, so the policy judges the backend pod. */
 SEC("tc") int polc_from_pod(struct __sk_buff* skb) {
+  polc_lb_from_pod(skb);
   return polc_handle(skb, POLC_DIR_EGRESS);
 }
 
-/* tc egress of the pod's host-side veth: what the pod receives (its ingress policy). */
+/* tc egress of the pod's host-side veth: what the pod receives (its ingress policy). Allowed
+ * replies from a service backend get the service address back (reverse NAT). */
 SEC("tc") int polc_to_pod(struct __sk_buff* skb) {
-  return polc_handle(skb, POLC_DIR_INGRESS);
+  int verdict = polc_handle(skb, POLC_DIR_INGRESS);
+  if (verdict == TC_ACT_OK) polc_lb_to_pod(skb);
+  return verdict;
 }

@@ -8,6 +8,8 @@
 #include <map>
 
 #include "polc/backend_bpf/build_ipcache.h"
+#include "polc/backend_bpf/build_l7_maps.h"
+#include "polc/backend_bpf/build_service_maps.h"
 #include "polc/backend_bpf/emit_layout.h"
 #include "polc/backend_bpf/read_object.h"
 #include "polc/ir/policy_tables.h"
@@ -31,17 +33,7 @@ bool check_supported(const ir::Model& m, ir::DiagnosticEngine& diags) {
                    "ordered (tiered) policy '" + p.display() + "' cannot be compiled to the datapath yet");
       ok = false;
     }
-  for (const auto& r : m.rules) {
-    if (r.action != ir::Action::Allow) continue;
-    for (const auto& g : r.ports)
-      if (g.has_l7()) {
-        diags.report(ir::DiagId::L7NotEnforced, g.http.front().loc,
-                     "HTTP rules of " + m.policy(r.policy).display() + " " + r.path +
-                         " are not filtered by the datapath yet; connections they allow pass at L4",
-                     "`polc query` answers per request; the datapath follows once HTTP parsing lands (issue 8)");
-        break;
-      }
-  }
+  // HTTP rules are enforced by the datapath (BuildL7Maps reports what it cannot encode).
   return ok;
 }
 
@@ -61,6 +53,9 @@ ir::Result<CompileOutput> compile_policy(const ir::Model& m, const CompileOption
 
   // ResolvePolicies: the cluster-wide tables every node's maps are cut from.
   const ir::PolicyTables tables = ir::resolve_policies(m);
+  // BuildL7Maps: the HTTP matches as DFAs, cluster-wide like the l7 sets.
+  auto l7 = build_l7_maps(m, tables, diags);
+  if (!l7) return l7.error();
 
   CompileOutput out;
   bool ok = true;
@@ -69,14 +64,16 @@ ir::Result<CompileOutput> compile_policy(const ir::Model& m, const CompileOption
     a.node = node;
     IpcacheMaps ipc = build_ipcache(m, tables, node);
     PolicyMaps pm = build_policy_maps(m, tables, node, ipc.node_class, opt.maps);
+    ServiceMaps svc = build_service_maps(m, node);
     a.pods = pm.local_endpoints.size();
     if (a.pods == 0)
       diags.report(ir::DiagId::NodeWithoutPods, ir::SourceLoc{},
                    "node '" + node.name + "' has no policy-managed pods; its maps hold only the ipcache");
 
     CapacityPlan plan = plan_capacity({&ipc.host, &ipc.lpm, &pm.config, &pm.endpoints, &pm.contexts, &pm.policy,
-                                       &pm.functions, &pm.port_classes, &pm.verdicts},
+                                       &pm.functions, &pm.port_classes, &pm.verdicts, &svc.services, &svc.backends},
                                       tables.rule_sets.size(), opt.capacity);
+    plan_l7_capacity(plan, *l7);
 
     // Nodes of similar size share a configuration; compile_datapath caches by it.
     auto obj = compile_datapath(plan.build_config, Emit::Obj);
@@ -95,7 +92,7 @@ ir::Result<CompileOutput> compile_policy(const ir::Model& m, const CompileOption
     a.capacity = std::move(*report);
     ok = ok && a.capacity.ok();
 
-    auto layout = emit_layout(LayoutInput{m, tables, node, ipc, pm, *info, a.capacity, kObjectFile});
+    auto layout = emit_layout(LayoutInput{m, tables, node, ipc, pm, *info, a.capacity, kObjectFile, &svc, &*l7});
     if (!layout) return layout.error();
     a.layout = std::move(*layout);
     out.nodes.push_back(std::move(a));

@@ -1,5 +1,6 @@
 #include "polc/backend_bpf/emit_layout.h"
 
+#include <algorithm>
 #include <map>
 
 #include "polc/backend_bpf/layout_codec.h"
@@ -21,6 +22,8 @@ const std::map<std::string, Attach>& attach_points() {
   static const std::map<std::string, Attach> points = {
       {"polc_from_pod", {"tc", "ingress", "egress", "packets the pod sends: its egress policy"}},
       {"polc_to_pod", {"tc", "egress", "ingress", "packets to the pod: its ingress policy"}},
+      {"polc_from_underlay", {"tc", "ingress", "none", "NodePort connections from other nodes (datapath/lb.h)"}},
+      {"polc_to_underlay", {"tc", "egress", "none", "replies of local NodePort backends (datapath/lb.h)"}},
   };
   return points;
 }
@@ -71,7 +74,10 @@ nlohmann::json tables_json(const LayoutInput& in) {
   for (uint32_t lc = 0; lc < in.policy.context_ids.size(); ++lc) {
     const ir::Context& c = t.contexts[in.policy.context_ids[lc]];
     nlohmann::json eps = nlohmann::json::array(), pols = nlohmann::json::array();
-    for (auto e : c.endpoints) eps.push_back(m.endpoint_name(e));
+    for (auto e : c.endpoints)
+      if (std::find(in.policy.local_endpoints.begin(), in.policy.local_endpoints.end(), e) !=
+          in.policy.local_endpoints.end())
+        eps.push_back(m.endpoint_name(e));  // the context's pods on this node
     for (auto p : c.policies) pols.push_back(m.policy(p).display());
     contexts.push_back({{"id", lc},
                         {"endpoints", eps},
@@ -110,8 +116,9 @@ nlohmann::json tables_json(const LayoutInput& in) {
                         {"class", t.class_of_endpoint[e.id.v]}};
     endpoints.push_back(j);
   }
-  return {{"classes", classes}, {"contexts", contexts}, {"rule_sets", rule_sets},
-          {"rules", rules},     {"l7_sets", l7_sets},   {"endpoints", endpoints}};
+  nlohmann::json services = in.services ? in.services->table : nlohmann::json::array();
+  return {{"classes", classes}, {"contexts", contexts},   {"rule_sets", rule_sets}, {"rules", rules},
+          {"l7_sets", l7_sets}, {"endpoints", endpoints}, {"services", services}};
 }
 
 }  // namespace
@@ -122,6 +129,10 @@ ir::Result<nlohmann::json> emit_layout(const LayoutInput& in) {
        {&in.ipcache.host, &in.ipcache.lpm, &in.policy.config, &in.policy.endpoints, &in.policy.contexts,
         &in.policy.policy, &in.policy.functions, &in.policy.port_classes, &in.policy.verdicts})
     contents[mc->name] = mc;
+  if (in.services)
+    for (const MapContents* mc : {&in.services->services, &in.services->backends}) contents[mc->name] = mc;
+  if (in.l7 && in.l7->enabled)
+    for (const MapContents* mc : {&in.l7->sets, &in.l7->dfa}) contents[mc->name] = mc;
   std::map<std::string, uint64_t> used;
   for (const auto& m : in.capacity.maps) used[m.name] = m.used;
 
@@ -158,12 +169,17 @@ ir::Result<nlohmann::json> emit_layout(const LayoutInput& in) {
     auto it = attach_points().find(p.name);
     if (it == attach_points().end()) return ir::Error{"internal error: program " + p.name + " has no attach point"};
     const Attach& a = it->second;
+    const bool underlay = std::string(a.policy) == "none";
     programs.push_back(
         {{"name", p.name},
          {"section", p.section},
          {"type", "sched_cls"},
          {"policy_direction", a.policy},
-         {"attach", {{"hook", a.hook}, {"direction", a.direction}, {"interface", "host-side veth of each local pod"}}},
+         {"attach",
+          {{"hook", a.hook},
+           {"direction", a.direction},
+           {"target", underlay ? "underlay" : "pod"},
+           {"interface", underlay ? "the node's underlay interface" : "host-side veth of each local pod"}}},
          {"description", a.what},
          {"instructions", p.instructions + in.object.subprogram_instructions}});
   }

@@ -14,8 +14,9 @@ namespace {
 /// The smallest max_entries polc gives a map whose contents come from the policy.
 uint64_t floor_of(const std::string& name) {
   static const std::map<std::string, uint64_t> floors = {
-      {"polc_endpoints", 256}, {"polc_ipcache", 4096},   {"polc_ipcache_lpm", 1024}, {"polc_contexts", 256},
-      {"polc_policy", 4096},   {"polc_functions", 1024}, {"polc_verdicts", 4096},    {"polc_rule_counters", 1024},
+      {"polc_endpoints", 256}, {"polc_ipcache", 4096},     {"polc_ipcache_lpm", 1024}, {"polc_contexts", 256},
+      {"polc_policy", 4096},   {"polc_functions", 1024},   {"polc_verdicts", 4096},    {"polc_rule_counters", 1024},
+      {"polc_services", 256},  {"polc_lb_backends", 1024},
   };
   auto it = floors.find(name);
   return it == floors.end() ? 1 : it->second;
@@ -56,6 +57,7 @@ CapacityPlan plan_capacity(const std::vector<const MapContents*>& maps, uint64_t
   }
   add("polc_ct", 0, std::bit_ceil(std::max<uint64_t>(opt.ct_entries, 1)));
   add("polc_frags", 0, std::bit_ceil(std::max<uint64_t>(opt.frag_entries, 1)));
+  add("polc_lb_ct", 0, std::bit_ceil(std::max<uint64_t>(opt.lb_ct_entries, 1)));
   add("polc_rule_counters", rule_sets,
       std::max<uint64_t>(floor_of("polc_rule_counters"), std::bit_ceil(std::max<uint64_t>(1, rule_sets * 2))));
   add("polc_stats", 0, 0);
@@ -152,7 +154,7 @@ std::string render_capacity(const CapacityReport& r, const std::string& node) {
     out += fmt::format("  {:<20} {:<13} {:>10} {:>12} {:>12} {:>10}{}\n", m.name, m.type, m.used, m.max_entries,
                        m.limit, mem(m.bytes), m.ok ? "" : "  EXCEEDED");
   for (const auto& p : r.programs)
-    out += fmt::format("  program {:<12} {:>6} instructions (limit {}){}\n", p.name, p.instructions, p.limit,
+    out += fmt::format("  program {:<18} {:>6} instructions (limit {}){}\n", p.name, p.instructions, p.limit,
                        p.ok ? "" : "  EXCEEDED");
   out += fmt::format("  total map memory ~{} (per-CPU maps counted once)\n", mem(r.total_bytes));
   return out;

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <set>
 #include <sstream>
 
 #include "load_context.h"
@@ -39,7 +40,8 @@ void dispatch(LoadContext& ctx, Reader& r, const Cursor& obj, int depth) {
   }
   auto kind = r.string(kind_c);
   if (!kind) return;
-  if (*kind == "List" || (kind->size() > 4 && kind->substr(kind->size() - 4) == "List" && obj.child("items").defined())) {
+  if (*kind == "List" ||
+      (kind->size() > 4 && kind->substr(kind->size() - 4) == "List" && obj.child("items").defined())) {
     Cursor items = obj.child("items");
     if (depth > 4 || !items.present()) return;
     if (!r.expect_list(items)) return;
@@ -60,8 +62,8 @@ void dispatch(LoadContext& ctx, Reader& r, const Cursor& obj, int depth) {
   if (ctx.stats.kinds[*kind] == 0) ctx.stats.kinds.erase(*kind);
   ctx.stats.skipped[*kind]++;
   // A near-miss of a kind polc reads is most likely a typo.
-  std::vector<std::string> known{"Namespace", "Node", "Pod", "Service", "NetworkPolicy", "CiliumNetworkPolicy",
-                                 "CiliumClusterwideNetworkPolicy"};
+  std::vector<std::string> known{
+      "Namespace", "Node", "Pod", "Service", "NetworkPolicy", "CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy"};
   known.insert(known.end(), kWorkloads.begin(), kWorkloads.end());
   if (auto best = ir::closest_match(*kind, known))
     r.warn(DiagId::SkippedKind, kind_c, "unknown kind '" + *kind + "'; did you mean '" + *best + "'?");
@@ -178,8 +180,29 @@ std::optional<std::string> read_file(const fs::path& p, std::string* err) {
   return ss.str();
 }
 
+/// LoadOptions::nodes: N synthetic nodes for an inventory that places its pods nowhere (or all
+/// on one named node), so that finalize_model spreads them as `polnode lab up --nodes N` does.
+void add_synthetic_nodes(LoadContext& ctx) {
+  ir::Model& m = ctx.model;
+  std::set<std::string> named;
+  for (const auto& e : m.endpoints)
+    if (!e.node_name.empty()) named.insert(e.node_name);
+  if (ctx.opt.nodes <= 1 || !m.nodes.empty() || named.size() > 1) return;
+  for (auto& e : m.endpoints) e.node_name.clear();
+  for (uint32_t i = 0; i < ctx.opt.nodes; ++i) {
+    ir::Node n;
+    n.id = ir::NodeId(i);
+    n.name = "node-" + std::to_string(i + 1);
+    n.synthetic = true;
+    n.labels["kubernetes.io/hostname"] = n.name;
+    n.ip = ir::Ipv4{m.config.node_cidr.first() + 2 + i};
+    m.nodes.push_back(std::move(n));
+  }
+}
+
 void finish(LoadContext& ctx) {
   expand_daemonsets(ctx);
+  add_synthetic_nodes(ctx);
   ir::finalize_model(ctx.model, ctx.diags);
 }
 

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <set>
 #include <tuple>
@@ -235,6 +237,9 @@ struct Builder {
     }
   }
 
+  std::map<std::pair<std::vector<PolicyId>, std::vector<ContainerPort>>, uint32_t> base_ids;
+  std::vector<uint32_t> base_of_context;
+
   void build_contexts() {
     using CtxKey = std::tuple<std::vector<PolicyId>, uint32_t, std::vector<ContainerPort>>;
     std::map<CtxKey, uint32_t> ids;
@@ -255,6 +260,9 @@ struct Builder {
       CtxKey key{pols, node_dependent ? e.node.v : kAnyNode, port_signature(e, port_names)};
       auto [it, fresh] = ids.emplace(key, static_cast<uint32_t>(t.contexts.size()));
       if (fresh) {
+        // Contexts that differ only by node share their rows outside the node columns.
+        auto base = std::make_pair(std::get<0>(key), std::get<2>(key));
+        base_of_context.push_back(base_ids.emplace(base, static_cast<uint32_t>(base_ids.size())).first->second);
         Context c;
         c.id = it->second;
         c.node = e.node;
@@ -432,7 +440,9 @@ struct Builder {
     if (!denies.empty()) {
       s.outcome = Outcome::Deny;
       s.rules = intern_rules(denies);
-    } else if (!isolated) {
+    } else if (!isolated && (!l4.empty() || l7rules.empty())) {
+      // enableDefaultDeny does not apply to L7 (as in the evaluator): an L7 allow without an
+      // L4-only allow for this peer and port filters requests even where nothing isolates.
       s.outcome = Outcome::DefaultAllow;
     } else if (!l4.empty()) {
       s.outcome = Outcome::Allow;
@@ -447,91 +457,128 @@ struct Builder {
     return s;
   }
 
-  /// The function of one cell: the rules `matched` (all matching the peer class `k`).
-  uint32_t cell_function(std::vector<RuleId> matched, bool isolated, int d, const Context& c, const Endpoint& rep,
-                         size_t k) {
-    // Named ports resolve against the destination: the subject for ingress, the peer for egress.
-    const Endpoint* dst = nullptr;
-    uint32_t dst_key = 0xffffffffu;
-    if (d == static_cast<int>(Direction::Ingress)) {
-      dst = &rep;
-      dst_key = c.id;
-    } else if (class_rep[k].kind == Resolved::Kind::Pod) {
-      dst = &m.endpoint(class_rep[k].ep);
-      dst_key = 0x80000000u | static_cast<uint32_t>(k);
+  /// Fingerprint of a set of rules (order-independent, 128 bits), accumulated per rule.
+  struct Fingerprint {
+    uint64_t h1 = 0, h2 = 0;
+    uint32_t count = 0;
+    void add(RuleId r) {
+      uint64_t x = (uint64_t(r.v) + 1) * 0x9E3779B97F4A7C15ull;
+      x ^= x >> 31;
+      h1 += x * 0xFF51AFD7ED558CCDull;
+      h2 += (x ^ 0x165667B19E3779F9ull) * 0xC4CEB9FE1A85EC53ull + (x >> 17);
+      ++count;
     }
-    // Without named ports among the matched rules the destination does not matter.
-    bool named = std::any_of(matched.begin(), matched.end(), [&](RuleId rid) { return rule_has_named[rid.v]; });
-    if (!named) dst_key = 0xffffffffu;
-    auto key = std::make_tuple(std::move(matched), isolated, dst_key);
-    auto it = memo.find(key);
-    if (it != memo.end()) return it->second;
-    uint32_t fid = build_function(std::get<0>(key), isolated, dst);
-    memo.emplace(std::move(key), fid);
-    return fid;
-  }
-  std::map<std::tuple<std::vector<RuleId>, bool, uint32_t>, uint32_t> memo;
+  };
+  /// Cells already built: (matched-rules fingerprint, isolation, named-port destination) ->
+  /// function. Fingerprints instead of rule vectors keep this small at 10,000s of pods.
+  std::map<std::tuple<uint64_t, uint64_t, uint32_t, bool, uint32_t>, uint32_t> memo;
   std::vector<bool> rule_has_named;
 
-  /// One row (context, direction) of the table: a function id per peer class. Classes are
-  /// grouped by the set of rules matching them (a 128-bit fingerprint accumulated over the
-  /// rules' class bitmaps, so the work is the number of set bits, not rules x classes), and
-  /// each group's function is built once.
-  void build_row(const Context& c, int d, uint32_t* row) {
-    const size_t K = t.classes.size();
-    const Endpoint& rep = m.endpoint(c.endpoints.front());
-    std::vector<RuleId> rules;
+  /// The function of one cell (context `c`, direction `d`, peer class `k`), given the rules of
+  /// the row with their class bitmaps and the fingerprint of those matching `k`.
+  uint32_t cell(const Context& c, int d, size_t k, const std::vector<RuleId>& rules, const std::vector<const Bits*>& bits,
+                const Fingerprint& fp, bool named) {
+    // Named ports resolve against the destination: the subject for ingress (every pod of a
+    // base context declares the same referenced named ports), the peer for egress.
+    const Endpoint* dst = nullptr;
+    uint32_t dst_key = 0xffffffffu;
+    if (named) {
+      if (d == static_cast<int>(Direction::Ingress)) {
+        dst = &m.endpoint(c.endpoints.front());
+        dst_key = base_of_context[c.id];
+      } else if (class_rep[k].kind == Resolved::Kind::Pod) {
+        dst = &m.endpoint(class_rep[k].ep);
+        dst_key = 0x80000000u | static_cast<uint32_t>(k);
+      }
+    }
+    auto key = std::make_tuple(fp.h1, fp.h2, fp.count, c.isolated[d], dst_key);
+    auto it = memo.find(key);
+    if (it != memo.end()) return it->second;
+    std::vector<RuleId> matched;
+    matched.reserve(fp.count);
+    for (size_t i = 0; i < rules.size(); ++i)
+      if (test_bit(*bits[i], k)) matched.push_back(rules[i]);
+    uint32_t fid = build_function(matched, c.isolated[d], dst);
+    memo.emplace(key, fid);
+    return fid;
+  }
+
+  /// The rules of a context in one direction, with their class bitmaps for its node.
+  void row_rules(const Context& c, int d, std::vector<RuleId>& rules, std::vector<const Bits*>& bits) {
+    rules.clear();
+    bits.clear();
     for (auto pid : c.policies)
       for (auto rid : m.policy(pid).rules)
         if (static_cast<int>(m.rule(rid).dir) == d) rules.push_back(rid);
-    std::vector<uint64_t> h1(K, 0), h2(K, 0);
-    std::vector<uint32_t> count(K, 0);
-    std::vector<bool> named(K, false);
-    std::vector<const Bits*> bits;
     for (auto rid : rules) bits.push_back(&rule_bits(rid, c.node));
+  }
+
+  /// Fingerprints of the matching rules for every class (work: the set bits, not rules x classes).
+  void fingerprints(const std::vector<RuleId>& rules, const std::vector<const Bits*>& bits, size_t K,
+                    std::vector<Fingerprint>& fp, std::vector<bool>& named) {
+    fp.assign(K, Fingerprint{});
+    named.assign(K, false);
     for (size_t i = 0; i < rules.size(); ++i) {
       const Bits& b = *bits[i];
-      uint64_t a1 = (i + 1) * 0x9E3779B97F4A7C15ull, a2 = (i + 1) * 0xC2B2AE3D27D4EB4Full + 0x165667B19E3779F9ull;
+      bool n = rule_has_named[rules[i].v];
       for (size_t w = 0; w < b.size(); ++w)
         for (uint64_t word = b[w]; word; word &= word - 1) {
           size_t k = w * 64 + static_cast<size_t>(__builtin_ctzll(word));
-          h1[k] = (h1[k] ^ a1) * 0xFF51AFD7ED558CCDull;
-          h2[k] = (h2[k] + a2) * 0xC4CEB9FE1A85EC53ull;
-          ++count[k];
-          if (rule_has_named[rules[i].v]) named[k] = true;
+          fp[k].add(rules[i]);
+          if (n) named[k] = true;
         }
-    }
-    // Groups whose function cannot depend on the class itself share one entry; egress cells
-    // with named ports resolve against the peer pod, so they are keyed by class too.
-    std::map<std::tuple<uint64_t, uint64_t, uint32_t, uint32_t>, uint32_t> groups;
-    for (size_t k = 0; k < K; ++k) {
-      bool per_class = named[k] && d == static_cast<int>(Direction::Egress);
-      auto key = std::make_tuple(h1[k], h2[k], count[k], per_class ? static_cast<uint32_t>(k) : 0xffffffffu);
-      auto it = groups.find(key);
-      if (it != groups.end()) {
-        row[k] = it->second;
-        continue;
-      }
-      std::vector<RuleId> matched;
-      matched.reserve(count[k]);
-      for (size_t i = 0; i < rules.size(); ++i)
-        if (test_bit(*bits[i], k)) matched.push_back(rules[i]);
-      uint32_t fid = cell_function(std::move(matched), c.isolated[d], d, c, rep, k);
-      groups.emplace(key, fid);
-      row[k] = fid;
     }
   }
 
   void build_table() {
     const size_t K = t.classes.size();
-    t.table_.assign(t.contexts.size() * 2 * K, 0);
+    const size_t N = m.nodes.size();
+    t.node_count_ = N;
+    t.first_node_class_ = static_cast<uint32_t>(K);
+    for (const auto& c : t.classes)
+      if (c.kind == AddrClass::Kind::Node) {
+        t.first_node_class_ = c.id;
+        break;
+      }
     rule_has_named.assign(m.rules.size(), false);
     for (const auto& r : m.rules)
       for (const auto& g : r.ports)
         for (const auto& pm : g.ports)
           if (!pm.named.empty()) rule_has_named[r.id.v] = true;
+    t.row_of_.assign(t.contexts.size() * 2, 0);
+    t.node_functions_.assign(t.contexts.size() * 2 * N, 0);
+    std::map<std::pair<uint32_t, int>, uint32_t> base_rows;  // (base context, dir) -> row
+    std::vector<RuleId> rules;
+    std::vector<const Bits*> bits;
+    std::vector<Fingerprint> fp;
+    std::vector<bool> named;
     for (const auto& c : t.contexts)
-      for (int d = 0; d < 2; ++d) build_row(c, d, &t.table_[(static_cast<size_t>(c.id) * 2 + d) * K]);
+      for (int d = 0; d < 2; ++d) {
+        row_rules(c, d, rules, bits);
+        auto [it, fresh] = base_rows.emplace(std::make_pair(base_of_context[c.id], d), 0);
+        if (fresh) {
+          // A new row: every class but the nodes (those depend on the context's node).
+          fingerprints(rules, bits, K, fp, named);
+          std::vector<uint32_t> row(K, 0);
+          for (size_t k = 0; k < K; ++k)
+            if (t.classes[k].kind != AddrClass::Kind::Node) row[k] = cell(c, d, k, rules, bits, fp[k], named[k]);
+          it->second = static_cast<uint32_t>(t.rows_.size());
+          t.rows_.push_back(std::move(row));
+        }
+        t.row_of_[c.id * 2 + static_cast<size_t>(d)] = it->second;
+        // Node columns, for this context's node.
+        for (size_t n = 0; n < N; ++n) {
+          size_t k = t.first_node_class_ + n;
+          Fingerprint f;
+          bool nm = false;
+          for (size_t i = 0; i < rules.size(); ++i)
+            if (test_bit(*bits[i], k)) {
+              f.add(rules[i]);
+              nm = nm || rule_has_named[rules[i].v];
+            }
+          t.node_functions_[(c.id * 2 + static_cast<size_t>(d)) * N + n] = cell(c, d, k, rules, bits, f, nm);
+        }
+      }
   }
 };
 

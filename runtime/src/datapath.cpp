@@ -35,6 +35,7 @@
 #include "libbpf_log.h"
 #include "polc/backend_bpf/abi.h"
 #include "polc/backend_bpf/layout_codec.h"
+#include "services.h"
 
 namespace polc::runtime {
 
@@ -45,7 +46,8 @@ namespace {
 constexpr const char* kBpfRoot = "/sys/fs/bpf";
 /// Maps whose contents belong to the node, not to one policy: every generation reuses them, so
 /// connections, counters by reason and the flow stream survive a re-apply.
-const std::set<std::string> kSharedMaps = {"polc_ct", "polc_frags", "polc_stats", "polc_events"};
+const std::set<std::string> kSharedMaps = {"polc_ct",     "polc_frags", "polc_stats",
+                                           "polc_events", "polc_lb_ct", "polc_l7_stats"};
 constexpr uint32_t kFilterHandle = TcAttachment::kDefaultHandle;
 constexpr uint32_t kFilterPriority = TcAttachment::kDefaultPriority;
 
@@ -287,6 +289,7 @@ struct NodeApply {
   Fd dispatch_to;
   BpfObject object;
   Fd prog_from, prog_to;                                 // the new generation's programs
+  Fd underlay_from, underlay_to;                         // its NodePort programs (services.h)
   std::vector<std::pair<std::string, Fd>> fresh_shared;  // shared maps created (not reused) this time
   bool slots_written = false;
   std::vector<TcAttachment> new_filters;
@@ -428,7 +431,9 @@ Status load_generation(const LabState& lab, NodeApply& na, uint32_t slot) {
     if (!prog) return Error{l.object_path + " has no program " + p.name + " (layout.json describes it)"};
     auto fd = dup_fd(bpf_program__fd(prog));
     if (!fd) return fd.error();
-    if (p.hook_direction == "ingress")
+    if (p.target == "underlay")
+      (p.hook_direction == "ingress" ? na.underlay_from : na.underlay_to) = std::move(*fd);
+    else if (p.hook_direction == "ingress")
       na.prog_from = std::move(*fd);
     else
       na.prog_to = std::move(*fd);
@@ -644,6 +649,11 @@ Result<ApplyReport> datapath_apply(const LabState& lab, const std::string& out_d
   for (auto& na : nodes) {
     for (auto& t : na.new_filters) t.release();
     for (auto& q : na.new_qdiscs) q.release();
+    if (na.underlay_from.valid() && na.underlay_to.valid())
+      if (auto st =
+              services::attach_underlay(na.ns, na.node->underlay_if, na.underlay_from.get(), na.underlay_to.get());
+          !st)
+        errors += " NodePort programs of node " + na.node->node.name + ": " + st.error().message;
     std::string ndir = node_pin_dir(lab.name(), na.node->node.name);
     for (auto& [name, fd] : na.fresh_shared) {
       (void)::unlink((ndir + "/" + name).c_str());
@@ -708,6 +718,7 @@ Status datapath_detach(const LabState& lab) {
       if (!others)
         if (auto q = Qdisc::adopt_clsact(*ns, *idx)) note(q->remove());
     }
+    note(services::detach_underlay(*ns, n.underlay_if));
   }
   // 3. Unpin: the programs and maps go away with their last reference.
   note(remove_tree(root));
@@ -744,11 +755,30 @@ const char* reason_name(uint32_t reason) {
     case POLC_REASON_NO_CLASS: return "no-class";
     case POLC_REASON_NO_FUNCTION: return "no-function";
     case POLC_REASON_EVENT_LOST: return "event-lost";
+    case POLC_REASON_L7_DENIED: return "l7-denied";
     default: return "unknown";
   }
 }
 
 namespace {
+
+const char* l7_reason_name(uint32_t r) {
+  switch (r) {
+    case POLC_L7_ALLOWED: return "allowed";
+    case POLC_L7_DENIED: return "denied";
+    case POLC_L7_INCOMPLETE: return "incomplete";
+    case POLC_L7_PIPELINED: return "pipelined";
+    case POLC_L7_HTTP2: return "http2";
+    case POLC_L7_BAD_PATH: return "bad-path";
+    case POLC_L7_BAD_METHOD: return "bad-method";
+    case POLC_L7_MALFORMED: return "malformed";
+    case POLC_L7_UNTRACKED_BODY: return "untracked-body";
+    case POLC_L7_OUT_OF_WINDOW: return "out-of-window";
+    case POLC_L7_AFTER_DENY: return "after-deny";
+    case POLC_L7_RESPONSES: return "responses-sent";
+    default: return "unknown";
+  }
+}
 
 bool reason_drops(uint32_t r) {
   switch (r) {
@@ -757,6 +787,7 @@ bool reason_drops(uint32_t r) {
     case POLC_REASON_CT_REVOKED:
     case POLC_REASON_IPV6:
     case POLC_REASON_VLAN:
+    case POLC_REASON_L7_DENIED:
     case POLC_REASON_MALFORMED:
     case POLC_REASON_FRAGMENT:
     case POLC_REASON_UNKNOWN_ENDPOINT:
@@ -821,6 +852,17 @@ Result<std::vector<NodeDatapathStatus>> datapath_status(const LabState& lab) {
       auto c = read_counter(stats->get(), r);
       if (!c) return c.error();
       ns.reasons.push_back({reason_name(r), reason_drops(r), c->packets, c->bytes});
+    }
+    // HTTP enforcement (objects compiled with HTTP rules): why requests passed or were refused.
+    if (exists(ndir + "/polc_l7_stats")) {
+      auto l7 = get_pinned(ndir + "/polc_l7_stats");
+      if (!l7) return l7.error();
+      for (uint32_t r = 0; r < POLC_L7_REASONS; ++r) {
+        auto c = read_counter(l7->get(), r);
+        if (!c) return c.error();
+        ns.reasons.push_back({std::string("http-") + l7_reason_name(r), r != POLC_L7_ALLOWED && r != POLC_L7_RESPONSES,
+                              c->packets, c->bytes});
+      }
     }
     out.push_back(std::move(ns));
   }

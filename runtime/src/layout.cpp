@@ -82,6 +82,7 @@ Result<Layout> load_layout(const std::string& path, bool check_object) {
       LayoutProgram lp;
       lp.name = p.at("name").get<std::string>();
       lp.hook_direction = p.at("attach").at("direction").get<std::string>();
+      lp.target = p.at("attach").value("target", std::string("pod"));
       if (p.at("attach").at("hook").get<std::string>() != "tc" ||
           (lp.hook_direction != "ingress" && lp.hook_direction != "egress"))
         return Error{path + ": program " + lp.name + " has an attach point polnode does not know"};

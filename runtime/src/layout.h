@@ -27,6 +27,7 @@ struct LayoutMap {
 struct LayoutProgram {
   std::string name;            ///< function name in the object (polc_from_pod, polc_to_pod)
   std::string hook_direction;  ///< tc "ingress" or "egress" of the pod's host-side veth
+  std::string target = "pod";  ///< "pod" (each pod's host-side veth) or "underlay" (the node's underlay interface)
 };
 
 struct LayoutEndpoint {

@@ -209,8 +209,21 @@ TEST_F(CompiledAsm, ABoundedNumberOfMapLookupsPerPacket) {
   // endpoints, ipcache, LPM, 2 revocation counts, stats, rule counter, event-lost count.
   // Independent of the policy: that is the point.
   EXPECT_EQ(max_on_path(fn("polc_judge"), "call 1"), 5u);
-  for (const char* prog : {"polc_from_pod", "polc_to_pod"})
-    EXPECT_LE(max_on_path(fn(prog), "call 1"), 16u) << prog << " (plus two judgements of 5)";
+  // Service translation (lb.h) adds, in polc_from_pod, the service, config, affinity and
+  // backend-slot lookups and, in polc_to_pod, the affinity and config lookups; the substring
+  // "call 1" also counts each rewrite's checksum helpers (call 10, call 11 twice).
+  const std::map<std::string, size_t> bound = {{"polc_from_pod", 16 + 4 + 3}, {"polc_to_pod", 16 + 2 + 3}};
+  for (const auto& [prog, max] : bound)
+    EXPECT_LE(max_on_path(fn(prog), "call 1"), max) << prog << " (plus two judgements of 5)";
+  // The underlay programs never consult the policy: reverse affinity, config, service, affinity,
+  // backend slot, the SNAT port check; at most two rewrites (6 checksum helper calls) and the
+  // redirect (call 152).
+  EXPECT_LE(max_on_path(fn("polc_from_underlay"), "call 1"), 6u + 6u + 1u);
+  EXPECT_LE(max_on_path(fn("polc_to_underlay"), "call 1"), 2u + 3u);
+  for (const char* prog : {"polc_from_underlay", "polc_to_underlay"}) {
+    EXPECT_EQ(max_on_path(fn(prog), "call polc_judge"), 0u) << prog;
+    EXPECT_EQ(max_on_path(fn(prog), "= polc_policy ll"), 0u) << prog;
+  }
 }
 
 TEST(AsmLoops, CountsAlongTheWorstPath) {
@@ -283,6 +296,31 @@ TEST(CompileDatapath, ShipsItsSources) {
   bool abi = false;
   for (const auto& f : src) abi = abi || f.path == "/polc/include/polc/backend_bpf/abi.h";
   EXPECT_TRUE(abi);
+}
+
+// The datapath with HTTP enforcement compiled in (POLC_FEATURE_L7): still no loop in any
+// function (the parser's loops are bpf_loop callbacks, helper 181, whose trip count the kernel
+// bounds), the policy maps still read only in polc_judge, and the L7 code reached only through
+// its two global functions.
+TEST(CompiledAsmL7, NoLoopAndTheParserRunsUnderBpfLoop) {
+  auto r = compile_datapath(std::string(kConfig) + "#define POLC_FEATURE_L7 1\n", Emit::Asm);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  auto fns = functions(*r);
+  for (const char* f : {"polc_l7_enforce", "polc_l7_respond", "polc_l7_step", "polc_l7_header_step"})
+    EXPECT_TRUE(fns.count(f)) << f;
+  for (const auto& [name, lines] : fns) {
+    auto cycles = loops(lines);
+    EXPECT_TRUE(cycles.empty()) << name << " has a loop closed by: " << (cycles.empty() ? "" : cycles.front());
+    if (name != "polc_judge") {
+      EXPECT_EQ(count(lines, "= polc_policy ll"), 0u) << name;
+      EXPECT_EQ(count(lines, "= polc_verdicts ll"), 0u) << name;
+    }
+  }
+  EXPECT_EQ(max_on_path(fns["polc_l7_enforce"], "call 181"), 2u) << "the request head, then the header check";
+  EXPECT_EQ(max_on_path(fns["polc_l7_step"], "call 181"), 0u);
+  // Each path of a program reaches the L7 code at most once (established, or a new entry).
+  for (const char* prog : {"polc_from_pod", "polc_to_pod"})
+    EXPECT_LE(max_on_path(fns[prog], "call polc_l7_enforce"), 1u) << prog;
 }
 
 }  // namespace

@@ -30,9 +30,12 @@ std::vector<uint8_t> ip_and_l4(const Packet& p) {
       l4.assign(20, 0);
       put16(l4, 0, p.sport);
       put16(l4, 2, p.dport);
+      put32(l4, 4, p.seq);
+      put32(l4, 8, p.ack);
       l4[12] = 5 << 4;
       l4[13] = p.tcp_flags;
       put16(l4, 14, 65535);
+      l4.insert(l4.end(), p.payload.begin(), p.payload.end());
       break;
     case 17:
       l4.assign(8, 0);
@@ -199,8 +202,8 @@ size_t Datapath::count(const std::string& name) const {
   return n;
 }
 
-int Datapath::run(const std::string& program, const std::vector<uint8_t>& frame, uint32_t repeat,
-                  uint32_t* duration_ns) {
+int Datapath::run(const std::string& program, const std::vector<uint8_t>& frame, uint32_t repeat, uint32_t* duration_ns,
+                  std::vector<uint8_t>* frame_out) {
   bpf_program* prog = bpf_object__find_program_by_name(obj_, program.c_str());
   if (!prog) throw std::runtime_error("no program " + program);
   std::vector<uint8_t> out(frame.size() + 256);
@@ -210,6 +213,10 @@ int Datapath::run(const std::string& program, const std::vector<uint8_t>& frame,
   if (bpf_prog_test_run_opts(bpf_program__fd(prog), &opts) != 0)
     throw std::runtime_error("BPF_PROG_TEST_RUN failed: " + std::string(std::strerror(errno)));
   if (duration_ns) *duration_ns = opts.duration;
+  if (frame_out) {
+    out.resize(opts.data_size_out);
+    *frame_out = std::move(out);
+  }
   return static_cast<int>(opts.retval);
 }
 
@@ -281,6 +288,21 @@ DatapathVerdict run_probe(const ir::Model& m, std::vector<LoadedNode>& nodes, co
     v.allowed = v.allowed && *v.ingress == 0;
   }
   return v;
+}
+
+DatapathVerdict run_http_probe(const ir::Model& m, std::vector<LoadedNode>& nodes, Packet pkt,
+                               const std::string& request) {
+  pkt.tcp_flags = 0x02;  // SYN
+  pkt.seq = 7000;
+  pkt.payload.clear();
+  DatapathVerdict syn = run_probe(m, nodes, pkt);
+  pkt.tcp_flags = 0x18;  // PSH|ACK
+  pkt.seq = 7001;
+  pkt.ack = 90001;
+  pkt.payload.assign(request.begin(), request.end());
+  DatapathVerdict data = run_probe(m, nodes, pkt);
+  data.allowed = data.allowed && syn.allowed;
+  return data;
 }
 
 std::vector<LoadedNode> compile_and_load(const ir::Model& m, ir::DiagnosticEngine& diags, const CompileOptions& opt) {

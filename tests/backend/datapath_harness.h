@@ -36,6 +36,9 @@ struct Packet {
   uint16_t ethertype = 0x0800;
   std::vector<uint8_t> icmp_payload;  ///< bytes after the 8-byte ICMP header (an embedded packet)
   bool truncate_l4 = false;           ///< stop right after the IPv4 header
+  uint32_t seq = 1000;                ///< TCP sequence number
+  uint32_t ack = 0;                   ///< TCP acknowledgment number
+  std::vector<uint8_t> payload;       ///< TCP payload
 };
 [[nodiscard]] std::vector<uint8_t> build_packet(const Packet& p);
 /// The IPv4 header + first 8 L4 bytes of `p`, as an ICMP error embeds them.
@@ -60,7 +63,7 @@ class Datapath {
   void clear();
   /// Runs a program (polc_from_pod / polc_to_pod) on a frame; returns the TC action.
   int run(const std::string& program, const std::vector<uint8_t>& frame, uint32_t repeat = 1,
-          uint32_t* duration_ns = nullptr);
+          uint32_t* duration_ns = nullptr, std::vector<uint8_t>* frame_out = nullptr);
   /// polc_stats[reason], summed over CPUs.
   [[nodiscard]] uint64_t stat(uint32_t reason);
   /// polc_rule_counters[rule_set] packets, summed over CPUs.
@@ -100,6 +103,12 @@ struct DatapathVerdict {
 
 /// Runs a probe's packet through the nodes' programs. `nodes` is indexed by ir::NodeId.
 [[nodiscard]] DatapathVerdict run_probe(const ir::Model& m, std::vector<LoadedNode>& nodes, const Packet& pkt);
+
+/// An HTTP request on a new TCP connection: the SYN of `pkt`, then one segment carrying
+/// `request` (the bytes of backend_bpf::http_request_bytes), through the nodes' programs. The
+/// verdict is the request segment's (a refused SYN refuses the request too).
+[[nodiscard]] DatapathVerdict run_http_probe(const ir::Model& m, std::vector<LoadedNode>& nodes, Packet pkt,
+                                             const std::string& request);
 
 /// The probe a packet can express: ICMP types are 0-255, other protocols have no port.
 [[nodiscard]] ir::Probe representable(ir::Probe p);

@@ -13,6 +13,7 @@
 
 #include "datapath_harness.h"
 #include "polc/backend_bpf/backend.h"
+#include "polc/backend_bpf/build_l7_maps.h"
 #include "polc/backend_bpf/layout_codec.h"
 #include "polc/frontend/loader.h"
 #include "polc/ir/policy_tables.h"
@@ -104,11 +105,13 @@ void clear_conntrack(std::vector<LoadedNode>& nodes) {
 }
 
 /// Runs every probe through the datapath and compares with ir::evaluate; also checks that a
-/// second packet of the flow gets the same verdict and that replies of allowed flows pass.
-/// Returns the number of probes.
+/// second packet of the flow gets the same verdict and that replies of allowed flows pass. A
+/// probe with an HTTP request is also sent as that request on a fresh connection (when the
+/// datapath can classify it at all: http_request_bytes) and must get the evaluator's verdict
+/// for the request. Returns the number of probes; *http_probes counts the HTTP ones.
 size_t check_probes(const ir::Model& m, std::vector<LoadedNode>& nodes, const std::vector<ir::Probe>& probes,
-                    const std::string& what) {
-  size_t mismatches = 0, n = 0;
+                    const std::string& what, size_t* http_probes = nullptr) {
+  size_t mismatches = 0, n = 0, http = 0;
   for (const auto& probe : probes) {
     const ir::Probe p = representable(probe);
     const bool want = ir::evaluate(m, p).allowed;
@@ -126,8 +129,24 @@ size_t check_probes(const ir::Model& m, std::vector<LoadedNode>& nodes, const st
                       << ") second packet=" << again.allowed << " reply passes=" << reply_ok;
     }
     clear_conntrack(nodes);
+    if (probe.http && p.proto == 6) {
+      auto bytes = http_request_bytes(*probe.http);
+      if (bytes) {
+        ir::Probe hp = p;
+        hp.http = probe.http;
+        const bool want_http = ir::evaluate(m, hp).allowed;
+        DatapathVerdict got_http = run_http_probe(m, nodes, pkt, *bytes);
+        ++http;
+        if (got_http.allowed != want_http && ++mismatches <= 8)
+          ADD_FAILURE() << what << ": " << polc::testing::probe_str(m, hp) << " evaluator=" << want_http
+                        << " datapath=" << got_http.allowed << " (egress " << got_http.egress.value_or(-1)
+                        << ", ingress " << got_http.ingress.value_or(-1) << ")";
+        clear_conntrack(nodes);
+      }
+    }
   }
   EXPECT_EQ(mismatches, 0u) << what << ": " << mismatches << " of " << n << " probes disagree";
+  if (http_probes) *http_probes += http;
   return n;
 }
 
@@ -170,18 +189,27 @@ const std::map<std::string, uint32_t> kSlotSizes = {
 TEST(DatapathKernel, RandomPolicySetsAgreeWithEvaluator) {
   const uint64_t sets = std::getenv("POLC_DIFF_SETS") ? std::strtoull(std::getenv("POLC_DIFF_SETS"), nullptr, 10) : 200;
   const size_t probes_per_set = 150;
-  std::vector<std::unique_ptr<Datapath>> slots;
-  size_t total = 0, models = 0;
+  // Objects with and without the HTTP code (POLC_FEATURE_L7) differ: one set of slots each.
+  std::map<bool, std::vector<std::unique_ptr<Datapath>>> slot_sets;
+  size_t total = 0, models = 0, http = 0;
   for (uint64_t seed = 1; seed <= sets; ++seed) {
     ir::Model m = load_yaml("random-" + std::to_string(seed) + ".yaml", polc::testing::random_cluster_yaml(seed));
     ir::DiagnosticEngine diags;
     auto out = compile_policy(m, {}, diags);
     ASSERT_TRUE(out.ok()) << "seed " << seed << ": " << out.error().message;
     std::vector<LoadedNode> nodes;
+    bool l7 = false;
+    for (const auto& map : out->nodes[0].layout["maps"]) l7 = l7 || map["name"] == "polc_l7_sets";
+    auto& slots = slot_sets[l7];
     for (size_t i = 0; i < out->nodes.size(); ++i) {
       if (slots.size() <= i) {
         std::string err;
-        slots.push_back(Datapath::load(out->nodes[i].object, &err, kSlotSizes));
+        auto sizes = kSlotSizes;
+        if (l7) {
+          sizes["polc_l7_sets"] = 1024;
+          sizes["polc_http_dfa"] = 8192;
+        }
+        slots.push_back(Datapath::load(out->nodes[i].object, &err, sizes));
         ASSERT_TRUE(slots.back()) << err;
       }
       for (const auto& map : out->nodes[i].layout["maps"])
@@ -196,13 +224,15 @@ TEST(DatapathKernel, RandomPolicySetsAgreeWithEvaluator) {
       nodes.push_back(std::move(ln));
     }
     auto probes = polc::testing::random_probes(m, seed, probes_per_set);
-    total += check_probes(m, nodes, probes, "seed " + std::to_string(seed));
+    total += check_probes(m, nodes, probes, "seed " + std::to_string(seed), &http);
     for (size_t i = 0; i < nodes.size(); ++i) slots[i].reset(nodes[i].dp.release());
     ++models;
     if (::testing::Test::HasFailure()) break;  // the first failing seed is the reproducer
   }
   EXPECT_EQ(models, sets);
   EXPECT_GE(total, sets * probes_per_set / 2);
+  EXPECT_GE(http, sets * 2) << "HTTP probes sent as requests";
+  std::printf("random policy sets: %zu probes, %zu of them HTTP requests\n", total, http);
 }
 
 // ---------------------------------------------------------------------------------------------

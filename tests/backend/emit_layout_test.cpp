@@ -11,7 +11,9 @@
 
 #include "polc/backend_bpf/backend.h"
 #include "polc/backend_bpf/build_ipcache.h"
+#include "polc/backend_bpf/build_l7_maps.h"
 #include "polc/backend_bpf/build_policy_maps.h"
+#include "polc/backend_bpf/build_service_maps.h"
 #include "polc/backend_bpf/layout_codec.h"
 #include "test_util.h"
 
@@ -77,10 +79,15 @@ TEST(EmitLayout, EntriesRoundTripThroughTheCodec) {
       // The bytes the passes produced, in the order layout.json lists them.
       IpcacheMaps ipc = build_ipcache(m, t, a.node);
       PolicyMaps pm = build_policy_maps(m, t, a.node, ipc.node_class);
+      ServiceMaps svc = build_service_maps(m, a.node);
+      auto l7 = build_l7_maps(m, t, diags);
+      ASSERT_TRUE(l7.ok());
       std::map<std::string, const MapContents*> contents;
       for (const MapContents* mc : {&ipc.host, &ipc.lpm, &pm.config, &pm.endpoints, &pm.contexts, &pm.policy,
-                                    &pm.functions, &pm.port_classes, &pm.verdicts})
+                                    &pm.functions, &pm.port_classes, &pm.verdicts, &svc.services, &svc.backends})
         contents[mc->name] = mc;
+      if (l7->enabled)
+        for (const MapContents* mc : {&l7->sets, &l7->dfa}) contents[mc->name] = mc;
       for (const auto& map : a.layout["maps"]) {
         const std::string name = map["name"];
         EXPECT_LE(map["used"].get<uint64_t>(), map["max_entries"].get<uint64_t>()) << name;
@@ -116,11 +123,17 @@ TEST(EmitLayout, DescribesProgramsTablesAndEvents) {
   EXPECT_EQ(l["abi_version"], POLC_ABI_VERSION);
   EXPECT_EQ(l["node"]["name"], "n2");
   EXPECT_EQ(l["node"]["ip"], "192.168.65.11");
-  ASSERT_EQ(l["programs"].size(), 2u);
+  ASSERT_EQ(l["programs"].size(), 4u);
   EXPECT_EQ(l["programs"][0]["name"], "polc_from_pod");
   EXPECT_EQ(l["programs"][0]["attach"]["direction"], "ingress");
+  EXPECT_EQ(l["programs"][0]["attach"]["target"], "pod");
   EXPECT_EQ(l["programs"][0]["policy_direction"], "egress");
-  EXPECT_EQ(l["programs"][1]["attach"]["direction"], "egress");
+  EXPECT_EQ(l["programs"][1]["name"], "polc_from_underlay");
+  EXPECT_EQ(l["programs"][1]["attach"]["target"], "underlay");
+  EXPECT_EQ(l["programs"][1]["attach"]["direction"], "ingress");
+  EXPECT_EQ(l["programs"][2]["name"], "polc_to_pod");
+  EXPECT_EQ(l["programs"][2]["attach"]["direction"], "egress");
+  EXPECT_EQ(l["programs"][3]["attach"]["target"], "underlay");
   EXPECT_EQ(l["types"]["polc_event"]["size"], sizeof(polc_event));
   EXPECT_EQ(l["tables"]["contexts"].size(), 2u);  // web2 and db on n2
   EXPECT_EQ(l["tables"]["rules"].size(), m.rules.size());
@@ -149,17 +162,6 @@ TEST(CompilePolicy, OneNodeOnlyWithNode) {
   auto bad = compile_policy(m, opt, diags);
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.error().message.find("unknown node 'nope' (nodes: n1, n2)"), std::string::npos);
-}
-
-TEST(CompilePolicy, WarnsThatHttpRulesAreNotFilteredYet) {
-  ir::Model m = load_dir(fs::path(POLC_SOURCE_DIR) / "samples" / "l7-api");
-  ir::DiagnosticEngine diags;
-  auto out = compile_policy(m, {}, diags);
-  ASSERT_TRUE(out.ok());
-  size_t l7 = 0;
-  for (const auto& d : diags.diagnostics()) l7 += d.id == ir::DiagId::L7NotEnforced;
-  EXPECT_GE(l7, 1u);
-  EXPECT_FALSE(diags.has_errors());
 }
 
 TEST(CompilePolicy, OrderedPoliciesAreReportedNotCompiled) {

@@ -30,7 +30,7 @@ class CompiledObject : public ::testing::Test {
 ObjectInfo* CompiledObject::info_ = nullptr;
 
 TEST_F(CompiledObject, ListsEveryMapWithTypeAndSize) {
-  EXPECT_EQ(info_->maps.size(), 14u);
+  EXPECT_EQ(info_->maps.size(), 17u);  // 14 + the services' polc_services, polc_lb_backends, polc_lb_ct
   EXPECT_EQ(map_type_name(map("polc_policy").type), "hash");
   EXPECT_EQ(map_type_name(map("polc_ipcache_lpm").type), "lpm_trie");
   EXPECT_EQ(map("polc_ipcache_lpm").flags, 1u);  // BPF_F_NO_PREALLOC
@@ -98,10 +98,12 @@ TEST_F(CompiledObject, AddressesAreMarkedIpv4) {
   EXPECT_EQ(map("polc_ct").key["fields"][0]["type"]["kind"], "ipv4");
 }
 
-TEST_F(CompiledObject, ListsTheTwoPrograms) {
-  ASSERT_EQ(info_->programs.size(), 2u);
+TEST_F(CompiledObject, ListsThePodAndUnderlayPrograms) {
+  ASSERT_EQ(info_->programs.size(), 4u);
   EXPECT_EQ(info_->programs[0].name, "polc_from_pod");
-  EXPECT_EQ(info_->programs[1].name, "polc_to_pod");
+  EXPECT_EQ(info_->programs[1].name, "polc_from_underlay");
+  EXPECT_EQ(info_->programs[2].name, "polc_to_pod");
+  EXPECT_EQ(info_->programs[3].name, "polc_to_underlay");
   for (const auto& p : info_->programs) {
     EXPECT_EQ(p.section, "tc");
     EXPECT_GT(p.instructions, 100u);

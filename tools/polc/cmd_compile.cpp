@@ -38,8 +38,10 @@ void register_compile(CLI::App& app, int* exit_code) {
       "Examples:\n"
       "  polc compile samples/demo -o out/\n"
       "  polc compile samples/demo -o out/ --node node-1 --report\n"
+      "  polc compile samples/demo -o out/ --nodes 2     # for `polnode lab up samples/demo --nodes 2`\n"
       "  polc compile samples/demo -o out/ --emit=asm");
   add_input_options(cmd, opts->in);
+  add_nodes_option(cmd, opts->in);
   cmd->add_option("-o,--output", opts->out, "output directory (created if missing)")->required();
   cmd->add_option("--node", opts->node, "compile only the pods on this node (flat output)");
   cmd->add_option("--emit", opts->emit, "stage to write: obj (object + layout.json), asm, llvm")

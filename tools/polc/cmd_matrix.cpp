@@ -96,6 +96,7 @@ void register_matrix(CLI::App& app, int* exit_code) {
                                  "Print the connectivity matrix between workloads (pods grouped by workload, plus "
                                  "nodes and world regions) with the allowed ports");
   add_input_options(cmd, opts->in);
+  add_nodes_option(cmd, opts->in);
   cmd->add_option("--format", opts->format, "text, csv, json or dot")
       ->check(CLI::IsMember({"text", "csv", "json", "dot"}))
       ->capture_default_str();

@@ -19,6 +19,12 @@ void add_input_options(CLI::App* app, InputOptions& opt, bool paths_required) {
   app->add_option("--disable", opt.disable, "silence a diagnostic by its id (repeatable), e.g. unknown-field");
 }
 
+void add_nodes_option(CLI::App* app, InputOptions& opt) {
+  app->add_option("--nodes", opt.nodes,
+                  "spread pods over node-1..node-N like `polnode lab up --nodes N` (inventories without nodes)")
+      ->check(CLI::Range(1, 250));
+}
+
 bool use_color(const InputOptions& opt, bool to_stderr) {
   if (opt.color == "always") return true;
   if (opt.color == "never") return false;
@@ -49,10 +55,16 @@ std::optional<frontend::LoadResult> load_or_report(const InputOptions& opt, ir::
   }
   frontend::LoadOptions lo;
   lo.verbose = opt.verbose;
+  lo.nodes = opt.nodes;
   auto res = frontend::load_inputs(opt.paths, diags, lo);
   diags.sort();
   print_diagnostics(diags, res.model.sources, opt);
   if (diags.has_errors()) return std::nullopt;
+  if (opt.nodes > 0 && res.model.nodes.size() != opt.nodes) {
+    std::cerr << "polc: --nodes " << opt.nodes << ": the inventory already places pods on " << res.model.nodes.size()
+              << " nodes\n";
+    return std::nullopt;
+  }
   if (res.stats.documents == 0 && res.model.policies.empty() && res.model.endpoints.empty()) {
     std::cerr << "polc: no Kubernetes objects found in the input\n";
     return std::nullopt;

@@ -2,7 +2,6 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
-
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,9 +21,13 @@ struct InputOptions {
   std::string color = "auto";  ///< auto | always | never
   size_t max_errors = 100;
   std::vector<std::string> disable;
+  uint32_t nodes = 0;  ///< --nodes N (frontend::LoadOptions::nodes); 0 = the inventory's placement
 };
 
 void add_input_options(CLI::App* app, InputOptions& opt, bool paths_required = true);
+/// `--nodes N`: the placement of `polnode lab up --nodes N`. load_or_report then fails when the
+/// inventory places its pods on a different number of nodes.
+void add_nodes_option(CLI::App* app, InputOptions& opt);
 
 /// Whether to color output to stderr/stdout.
 [[nodiscard]] bool use_color(const InputOptions& opt, bool to_stderr);

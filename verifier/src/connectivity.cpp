@@ -283,7 +283,6 @@ Connectivity::Connectivity(const ir::Model& m, const ir::PolicyTables& t) : m_(m
       groups_[g].endpoints.push_back(e.id);
     }
   // Behaviors: pod groups of one workload and class whose contexts have identical table rows.
-  size_t k = t.classes.size();
   std::map<std::vector<uint32_t>, uint32_t> rows;  // a context's two rows -> row id
   std::vector<uint32_t> row_of_ctx(t.contexts.size(), kNoFunction);
   std::map<std::tuple<uint32_t, uint32_t, std::string>, uint32_t> behaviors;
@@ -295,10 +294,7 @@ Connectivity::Connectivity(const ir::Model& m, const ir::PolicyTables& t) : m_(m
       continue;
     }
     uint32_t& row = row_of_ctx[grp.ctx];
-    if (row == kNoFunction) {
-      const uint32_t* first = &t.table_[static_cast<size_t>(grp.ctx) * 2 * k];
-      row = rows.emplace(std::vector<uint32_t>(first, first + 2 * k), static_cast<uint32_t>(rows.size())).first->second;
-    }
+    if (row == kNoFunction) row = rows.emplace(t.row_signature(grp.ctx), static_cast<uint32_t>(rows.size())).first->second;
     // Own-node ingress depends on the node: keep nodes apart where a node group exists.
     behavior_[g] = behaviors.emplace(std::make_tuple(row, grp.cls, grp.workload), g).first->second;
   }

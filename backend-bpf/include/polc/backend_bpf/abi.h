@@ -46,7 +46,7 @@ typedef polc_u32 polc_be32;
 
 /* Bumped on any change to a struct, a map, an enum value or the meaning of a field. The runtime
  * refuses a layout.json whose abi_version it does not know. */
-#define POLC_ABI_VERSION 1
+#define POLC_ABI_VERSION 2
 
 /* "none" for 32-bit ids (no rule, no class). */
 #define POLC_NONE 0xffffffffu
@@ -98,7 +98,9 @@ enum polc_reason {
   POLC_REASON_NO_CLASS = 18,         /* the peer address maps to no class (tables incomplete) */
   POLC_REASON_NO_FUNCTION = 19,      /* the tables have no function for the lookup: dropped */
   POLC_REASON_EVENT_LOST = 20,       /* stats only: a flow event the ring buffer had no room for */
-  POLC_REASONS = 21
+  POLC_REASON_L7_DENIED = 21,        /* an HTTP request the L7 set does not allow, or that cannot be
+                                        classified safely (polc_l7_stats says why): dropped */
+  POLC_REASONS = 22
 };
 
 /* polc_event.verdict */
@@ -410,6 +412,192 @@ POLC_CHECK_OFFSET(polc_event, proto, 22);
 POLC_CHECK_OFFSET(polc_event, ifindex, 28);
 POLC_CHECK_OFFSET(polc_event, rule_set, 40);
 POLC_CHECK_OFFSET(polc_event, len, 52);
+
+/* ------------------------------------------------------------------------------------------
+ * Services (issue 7; backend-bpf/datapath/lb.h, docs/datapath.md "Services"). A pod's packet to
+ * a service address is translated to one backend in polc_from_pod *before* the policy, so the
+ * policy judges the backend pod and its target port, as Kubernetes specifies; replies get the
+ * service address back in polc_to_pod. NodePort traffic from the underlay is translated by
+ * polc_from_underlay / polc_to_underlay on the node's underlay interface. */
+
+/* polc_svc.flags */
+enum polc_svc_flags {
+  POLC_SVC_NODE_PORT = 1u << 0 /* a nodePort entry (addr is a node IP): also served from the underlay */
+};
+
+/* polc_lb_backend.flags */
+enum polc_lb_backend_flags {
+  POLC_LB_BACKEND_LOCAL = 1u << 0 /* the backend runs on the node this object is for */
+};
+
+/* polc_lb_entry.flags */
+enum polc_lb_flags {
+  POLC_LB_CLOSING = 1u << 0,   /* FIN or RST seen: short lifetime; a new SYN chooses again */
+  POLC_LB_NODE_PORT = 1u << 1, /* translated on the underlay interface (NodePort from outside) */
+  POLC_LB_SNAT = 1u << 2       /* the source was rewritten to the node address (remote backend) */
+};
+
+/* Key of polc_services (HASH): exact match, no wildcard.
+ *   addr   the ClusterIP, or a node IP for a nodePort (one entry per node of the cluster)
+ *   port   the service port, or the nodePort (host byte order)
+ *   proto  IP protocol (TCP or UDP; other protocols are not translated) */
+struct polc_svc_key {
+  polc_be32 addr;
+  polc_u16 port;
+  polc_u8 proto;
+  polc_u8 pad;
+};
+POLC_CHECK_SIZE(polc_svc_key, 8);
+POLC_CHECK_OFFSET(polc_svc_key, port, 4);
+POLC_CHECK_OFFSET(polc_svc_key, proto, 6);
+
+/* Value of polc_services: the service port's slice of polc_lb_backends.
+ *   base, slots  polc_lb_backends[base .. base + slots - 1] hold the backends, each repeated in
+ *                proportion to its weight; a new connection takes slot random % slots.
+ *                slots == 0: no backend (the packet is not translated)
+ *   id           service port id (layout.json tables.services), cluster-wide
+ *   flags        polc_svc_flags */
+struct polc_svc {
+  polc_u32 base;
+  polc_u32 slots;
+  polc_u32 id;
+  polc_u32 flags;
+};
+POLC_CHECK_SIZE(polc_svc, 16);
+POLC_CHECK_OFFSET(polc_svc, slots, 4);
+POLC_CHECK_OFFSET(polc_svc, flags, 12);
+
+/* Value of polc_lb_backends (ARRAY, key = polc_svc.base + slot): one backend.
+ *   addr      the backend pod's address
+ *   port      its target port for this service port (named targetPorts resolved per pod)
+ *   flags     polc_lb_backend_flags
+ *   endpoint  cluster-wide endpoint id (layout.json tables.endpoints) */
+struct polc_lb_backend {
+  polc_be32 addr;
+  polc_u16 port;
+  polc_u16 flags;
+  polc_u32 endpoint;
+};
+POLC_CHECK_SIZE(polc_lb_backend, 12);
+POLC_CHECK_OFFSET(polc_lb_backend, port, 4);
+POLC_CHECK_OFFSET(polc_lb_backend, endpoint, 8);
+
+/* Key of polc_lb_ct (LRU_HASH): the per-connection service affinity. Exact match.
+ *   dir 0 (forward)  the tuple as the client sends it (client -> service address:port)
+ *   dir 1 (reverse)  the tuple of a reply as it arrives before translation
+ *                    (backend:target port -> client, or -> node address when SNATed)
+ *   ports in host byte order, addresses in network byte order */
+struct polc_lb_key {
+  polc_be32 saddr;
+  polc_be32 daddr;
+  polc_u16 sport;
+  polc_u16 dport;
+  polc_u8 proto;
+  polc_u8 dir;
+  polc_u8 pad[2];
+};
+POLC_CHECK_SIZE(polc_lb_key, 16);
+POLC_CHECK_OFFSET(polc_lb_key, sport, 8);
+POLC_CHECK_OFFSET(polc_lb_key, dir, 13);
+
+/* Value of polc_lb_ct.
+ *   expires_ns       bpf_ktime_get_ns() after which the entry is dead (conntrack lifetimes of
+ *                    polc_config)
+ *   addr, port       forward: the chosen backend; reverse: the service address and port that
+ *                    replies carry as their source
+ *   nat_addr, nat_port  forward with POLC_LB_SNAT: the node address and port the source is
+ *                    rewritten to; reverse with POLC_LB_SNAT: the original client, restored as
+ *                    the destination
+ *   flags            polc_lb_flags
+ *   service          service port id; backend: endpoint id of the backend */
+struct polc_lb_entry {
+  polc_u64 expires_ns;
+  polc_be32 addr;
+  polc_be32 nat_addr;
+  polc_u16 port;
+  polc_u16 nat_port;
+  polc_u8 flags;
+  polc_u8 pad[3];
+  polc_u32 service;
+  polc_u32 backend;
+};
+POLC_CHECK_SIZE(polc_lb_entry, 32);
+POLC_CHECK_OFFSET(polc_lb_entry, addr, 8);
+POLC_CHECK_OFFSET(polc_lb_entry, port, 16);
+POLC_CHECK_OFFSET(polc_lb_entry, flags, 20);
+POLC_CHECK_OFFSET(polc_lb_entry, service, 24);
+
+/* ------------------------------------------------------------------------------------------
+ * HTTP (issue 8; backend-bpf/datapath/l7_http.h, docs/datapath.md "L7"). Compiled in only when
+ * some rule has HTTP (POLC_FEATURE_L7 in polc_build_config.h). A connection whose verdict is
+ * ALLOW_L7 carries its l7_set in conntrack; every request line and header block the client
+ * sends on it is parsed by the program of the side whose policy has the HTTP rules, and matched
+ * against polc_l7_sets[l7_set]. The per-connection parser position is polc_ct_entry.l7_state. */
+#define POLC_L7_MAX_MATCHES 64     /* HTTP matches (rules.http entries) per l7 set: one bit each */
+#define POLC_L7_MAX_HEADER 2048    /* request line + headers must arrive in one segment of at most this */
+#define POLC_L7_MAX_SPAN 0xfffffu  /* header block + Content-Length of one request, bytes */
+#define POLC_L7_DENIED_HLEN 0xfffu /* l7_state header length marking a denied connection */
+
+/* The fields of a request a DFA reads, numbered as polc_l7_set.dfa. */
+enum polc_l7_field { POLC_L7_METHOD = 0, POLC_L7_PATH = 1, POLC_L7_HOST = 2, POLC_L7_HEADER = 3, POLC_L7_FIELDS = 4 };
+
+/* Why the L7 parser passed or refused a request: the index into polc_l7_stats. */
+enum polc_l7_reason {
+  POLC_L7_ALLOWED = 0,        /* a request some HTTP match of the set allows: passed */
+  POLC_L7_DENIED = 1,         /* a well-formed request no HTTP match allows (403) */
+  POLC_L7_INCOMPLETE = 2,     /* request line + headers not complete in one segment (split, too long) */
+  POLC_L7_PIPELINED = 3,      /* bytes beyond the request (and its body) in the segment */
+  POLC_L7_HTTP2 = 4,          /* the HTTP/2 connection preface */
+  POLC_L7_BAD_PATH = 5,       /* not origin-form, or not normalized (dot segments, //, %2e %2f, ...) */
+  POLC_L7_BAD_METHOD = 6,     /* a method that is not upper-case letters */
+  POLC_L7_MALFORMED = 7,      /* other syntax: version, header line, bare CR or LF */
+  POLC_L7_UNTRACKED_BODY = 8, /* Transfer-Encoding, a bad or repeated Content-Length, a repeated Host,
+                                 a request over POLC_L7_MAX_SPAN bytes */
+  POLC_L7_OUT_OF_WINDOW = 9,  /* data at no tracked request boundary (out of order, old): dropped */
+  POLC_L7_AFTER_DENY = 10,    /* data on a connection whose request was refused: dropped */
+  POLC_L7_RESPONSES = 11,     /* stats only: 403 responses (and resets to the server) sent */
+  POLC_L7_REASONS = 12
+};
+
+/* polc_l7_sets (ARRAY, key = l7 set id, layout.json tables.l7_sets): the union of HTTP matches
+ * of an ALLOW_L7 verdict. Match i of the set owns bit i. A request is allowed when
+ *   all & (free[METHOD] | accept(method)) & (free[PATH] | accept(path)) & (free[HOST] | accept(host))
+ *       & { i : header_req[i] is a subset of accept-bits of the request's header lines }  != 0
+ * where accept(field) is the accept mask of the state polc_http_dfa reaches from dfa[field] on
+ * the field's bytes (the method token, the request target, the Host value; absent Host: the
+ * empty string). dfa[HEADER] runs on each header line as "lower-case-name:value" and its accept
+ * bits are header requirements, not matches.
+ *   dfa[f]       start state (index into polc_http_dfa), POLC_NONE when no match constrains f
+ *   free[f]      matches that do not constrain field f (unused for HEADER)
+ *   all          the set's matches; 0 = unused id (every request is refused)
+ *   header_req   per match, the header requirement bits it needs (0: none) */
+struct polc_l7_set {
+  polc_u32 dfa[POLC_L7_FIELDS];
+  polc_u64 free[POLC_L7_FIELDS];
+  polc_u64 all;
+  polc_u64 header_req[POLC_L7_MAX_MATCHES];
+};
+POLC_CHECK_SIZE(polc_l7_set, 568);
+POLC_CHECK_OFFSET(polc_l7_set, free, 16);
+POLC_CHECK_OFFSET(polc_l7_set, all, 48);
+POLC_CHECK_OFFSET(polc_l7_set, header_req, 56);
+
+/* polc_http_dfa (ARRAY, key = state): every DFA of every l7 set, states numbered globally.
+ *   accept  the bits (matches, or header requirements) accepting in this state
+ *   next    next state per input byte (global index) */
+struct polc_dfa_state {
+  polc_u64 accept;
+  polc_u32 next[256];
+};
+POLC_CHECK_SIZE(polc_dfa_state, 1032);
+POLC_CHECK_OFFSET(polc_dfa_state, next, 8);
+
+/* polc_ct_entry.l7_state of an L7 connection (0: no request seen yet; the next data segment
+ * starts one):
+ *   bits 0-31   TCP sequence number where the next request starts
+ *   bits 32-51  that boundary minus the start of the current request (its header block + body)
+ *   bits 52-63  length of the current request's header block; POLC_L7_DENIED_HLEN: a request
+ *               was refused, every later data segment is dropped */
 
 /* The slot of (bucket, port) in polc_port_classes. ICMP types and the port of other protocols
  * are clamped into their ranges by the caller (the datapath never produces others). */

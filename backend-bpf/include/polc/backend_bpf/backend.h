@@ -1,7 +1,7 @@
 // The BPF backend: lowers the IR for the nodes of a cluster into loadable BPF objects and map
 // layouts. The pipeline, one pass per file:
-//   ResolvePolicies (ir) -> for each node: BuildIpcache -> BuildPolicyMaps -> PlanCapacity
-//   -> CompileDatapath -> ReadObject -> CheckCapacity -> EmitLayout
+//   ResolvePolicies (ir) -> BuildL7Maps -> for each node: BuildIpcache -> BuildPolicyMaps
+//   -> PlanCapacity -> CompileDatapath -> ReadObject -> CheckCapacity -> EmitLayout
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -49,9 +49,9 @@ struct CompileOutput {
 };
 
 /// Runs the pipeline. User problems (ordered policies the datapath cannot fold, capacity over
-/// kernel limits, an unknown --node) are diagnostics and make the result an Error; L7 rules get
-/// an l7-not-enforced warning. Internal failures (the embedded datapath does not compile) are
-/// Errors with the reason.
+/// kernel limits, HTTP rules the datapath cannot hold, an unknown --node) are diagnostics and
+/// make the result an Error; HTTP rules are enforced by the datapath. Internal failures (the
+/// embedded datapath does not compile) are Errors with the reason.
 [[nodiscard]] ir::Result<CompileOutput> compile_policy(const ir::Model& m, const CompileOptions& opt,
                                                        ir::DiagnosticEngine& diags);
 

@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "polc/backend_bpf/build_l7_maps.h"
+#include "polc/backend_bpf/build_service_maps.h"
 #include "polc/backend_bpf/map_contents.h"
 #include "polc/backend_bpf/plan_capacity.h"
 #include "polc/backend_bpf/read_object.h"
@@ -25,7 +27,9 @@ struct LayoutInput {
   const PolicyMaps& policy;
   const ObjectInfo& object;
   const CapacityReport& capacity;
-  std::string object_file;  ///< file name of the object beside layout.json
+  std::string object_file;                ///< file name of the object beside layout.json
+  const ServiceMaps* services = nullptr;  ///< BuildServiceMaps; none: the service maps start empty
+  const L7Maps* l7 = nullptr;             ///< BuildL7Maps (when the object has the L7 maps)
 };
 
 /// Builds layout.json. Deterministic (entries sorted as the passes sorted them). A map whose

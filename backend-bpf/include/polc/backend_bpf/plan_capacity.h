@@ -18,6 +18,7 @@ namespace polc::backend_bpf {
 struct CapacityOptions {
   uint32_t ct_entries = 262144;     ///< polc_ct: tracked connections (both directions count)
   uint32_t frag_entries = 8192;     ///< polc_frags: fragmented datagrams in flight
+  uint32_t lb_ct_entries = 65536;   ///< polc_lb_ct: service connections (two entries each)
   uint32_t event_bytes = 1u << 20;  ///< polc_events: ring buffer size (power of two, >= 4096)
 };
 

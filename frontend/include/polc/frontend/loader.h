@@ -12,6 +12,11 @@ namespace polc::frontend {
 
 struct LoadOptions {
   bool verbose = false;  ///< report skipped kinds as notes
+  /// When > 1 and the inventory has no Node objects and names at most one node, make nodes
+  /// node-1..node-N (node IPs .2, .3, ...) and spread the pods over them with the IR's placement
+  /// rule, ignoring that one nodeName: the placement of `polnode lab up --nodes N`. Otherwise
+  /// the inventory's own placement is kept (the caller compares the node count).
+  uint32_t nodes = 0;
 };
 
 struct LoadStats {
