@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <linux/bpf.h>
 #include <linux/magic.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
@@ -99,10 +100,17 @@ Status remove_tree(const std::string& path) {
   return {};
 }
 
-Status check_bpffs() {
+// Pins need a BPF filesystem at /sys/fs/bpf. Like a CNI agent, polnode mounts one there when the
+// machine has none (systemd mounts it at boot; minimal VMs and containers often do not).
+Status ensure_bpffs() {
   struct statfs fs {};
+  if (::statfs(kBpfRoot, &fs) == 0 && fs.f_type == BPF_FS_MAGIC) return {};
+  if (::mkdir(kBpfRoot, 0700) < 0 && errno != EEXIST) return sys_error(std::string("creating ") + kBpfRoot, errno);
+  if (::mount("bpf", kBpfRoot, "bpf", 0, "mode=0700") < 0)
+    return Error{std::string(kBpfRoot) + " is not a BPF filesystem and mounting one failed: " + std::strerror(errno) +
+                 " (mount -t bpf bpf /sys/fs/bpf)"};
   if (::statfs(kBpfRoot, &fs) < 0 || fs.f_type != BPF_FS_MAGIC)
-    return Error{std::string(kBpfRoot) + " is not a BPF filesystem (mount -t bpf bpf /sys/fs/bpf)"};
+    return Error{std::string(kBpfRoot) + " is not a BPF filesystem after mounting one"};
   return {};
 }
 
@@ -506,7 +514,7 @@ Result<ApplyReport> datapath_apply(const LabState& lab, const std::string& out_d
   auto layouts = load_compiled_output(out_dir);
   if (!layouts) return layouts.error();
   if (auto st = check_placement(lab, *layouts); !st) return st.error();
-  if (auto st = check_bpffs(); !st) return st.error();
+  if (auto st = ensure_bpffs(); !st) return st.error();
   std::string root = datapath_pin_dir(lab.name());
 
   std::vector<NodeApply> nodes;
