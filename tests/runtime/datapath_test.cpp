@@ -301,7 +301,9 @@ TEST_F(Datapath, UpdateUnderLoadIsAtomic) {
       while (!stop) {
         ProbeOptions o;
         o.netns = ns;
-        o.timeout_ms = kDropTimeoutMs;
+        // A connection a lab admits completes in well under a millisecond, so a denied pair is
+        // probed with a short timeout: more attempts per switch, and a wrongful connect still shows.
+        o.timeout_ms = p.allowed ? kDropTimeoutMs : 50;
         bool ok = tcp_connect({dst, p.port}, o).ok();
         ++attempts;
         if (ok != p.allowed)
@@ -321,7 +323,7 @@ TEST_F(Datapath, UpdateUnderLoadIsAtomic) {
     ++switches;
     bool ok = tcp("backend-a", "database-0", 5432).ok();
     EXPECT_EQ(ok, !to_b) << "after switch " << switches;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }
   stop = true;
   int attempts = 0;
