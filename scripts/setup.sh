@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libyaml-cpp-dev libz3-dev antlr4 libantlr4-runtime-dev
-  llvm-14-dev llvm-14-tools clang-14 libclang-14-dev libclang-cpp14-dev libclang-rt-14-dev
+  llvm-14-dev llvm-14-tools clang-14 libclang-14-dev libclang-cpp14-dev libclang-rt-14-dev clang-format-14
   libbpf-dev libelf-dev zlib1g-dev bpftool
   libcli11-dev nlohmann-json3-dev libfmt-dev libgtest-dev libgmock-dev
   iproute2 iptables nftables iputils-ping python3 python3-jsonschema iperf3

@@ -1,8 +1,8 @@
 // cilium.io/v2 CiliumNetworkPolicy and CiliumClusterwideNetworkPolicy -> IR.
 // Semantics follow docs/semantics.md (namespace scoping, wildcards, default deny, L7).
 #include "load_context.h"
-#include "policy_common.h"
 #include "polc/frontend/regex_parser.h"
+#include "policy_common.h"
 
 namespace polc::frontend {
 
@@ -16,7 +16,7 @@ constexpr const char* kNsLabelsPrefix = "io.cilium.k8s.namespace.labels.";
 /// A Cilium endpoint selector split into namespace and pod parts.
 struct CiliumSelector {
   ir::EndpointSelector sel;
-  bool names_namespace = false;      ///< mentions io.kubernetes.pod.namespace
+  bool names_namespace = false;        ///< mentions io.kubernetes.pod.namespace
   std::optional<ir::Entity> reserved;  ///< `reserved:<entity>` selector
   bool ok = true;
 };
@@ -84,8 +84,9 @@ CiliumSelector read_cilium_selector(Reader& r, const Cursor& c) {
       out.sel.ns.add(q);
     } else if (key.rfind("io.cilium.k8s.policy.", 0) == 0) {
       r.warn(DiagId::UnsupportedField, c,
-             "selector key '" + req.key + "' (service account / cluster) is not modelled; it is treated as matching "
-             "every pod");
+             "selector key '" + req.key +
+                 "' (service account / cluster) is not modelled; it is treated as matching "
+                 "every pod");
     } else {
       q.key = key;
       out.sel.pod.add(q);
@@ -104,11 +105,16 @@ std::optional<ir::PortMatch> read_cilium_port(Reader& r, const Cursor& p, bool* 
   if (auto pc = p.child("protocol"); pc.present()) {
     auto s = r.string(pc);
     if (!s) return std::nullopt;
-    if (*s == "TCP") pm.protos = ir::ProtoSet(ir::ProtoSet::kTcp), *is_tcp_only = true;
-    else if (*s == "UDP") pm.protos = ir::ProtoSet(ir::ProtoSet::kUdp);
-    else if (*s == "SCTP") pm.protos = ir::ProtoSet(ir::ProtoSet::kSctp);
-    else if (*s == "ANY") pm.protos = ir::ProtoSet::with_ports();
-    else if (*s == "ICMP") pm.protos = ir::ProtoSet(ir::ProtoSet::kIcmp);
+    if (*s == "TCP")
+      pm.protos = ir::ProtoSet(ir::ProtoSet::kTcp), *is_tcp_only = true;
+    else if (*s == "UDP")
+      pm.protos = ir::ProtoSet(ir::ProtoSet::kUdp);
+    else if (*s == "SCTP")
+      pm.protos = ir::ProtoSet(ir::ProtoSet::kSctp);
+    else if (*s == "ANY")
+      pm.protos = ir::ProtoSet::with_ports();
+    else if (*s == "ICMP")
+      pm.protos = ir::ProtoSet(ir::ProtoSet::kIcmp);
     else {
       std::string up;
       for (char ch : *s) up += static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
@@ -132,9 +138,8 @@ std::optional<ir::PortMatch> read_cilium_port(Reader& r, const Cursor& p, bool* 
     return std::nullopt;
   }
   std::string text = port.node.Scalar();
-  bool digits = !text.empty() && std::all_of(text.begin(), text.end(), [](char ch) {
-    return std::isdigit(static_cast<unsigned char>(ch));
-  });
+  bool digits = !text.empty() && std::all_of(text.begin(), text.end(),
+                                             [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)); });
   bool negative = text.size() > 1 && text[0] == '-' && std::all_of(text.begin() + 1, text.end(), [](char ch) {
                     return std::isdigit(static_cast<unsigned char>(ch));
                   });
@@ -320,8 +325,7 @@ bool read_to_ports(Reader& r, const Cursor& list, bool deny, std::vector<ir::Por
         g.http = read_http(r, http, &ok);
         if (g.http.empty() && http.node.IsSequence()) g.http.push_back(ir::HttpMatch{});
         if (g.ports.empty() || !all_tcp) {
-          r.error(DiagId::InvalidProtocol, pr,
-                  "HTTP rules need 'protocol: TCP' on every port of this toPorts entry",
+          r.error(DiagId::InvalidProtocol, pr, "HTTP rules need 'protocol: TCP' on every port of this toPorts entry",
                   "add 'protocol: TCP' next to the port");
           ok = false;
         } else if (any_all_ports) {
@@ -336,16 +340,19 @@ bool read_to_ports(Reader& r, const Cursor& list, bool deny, std::vector<ir::Por
 }
 
 std::optional<uint16_t> icmp_type(Reader& r, const Cursor& c) {
-  static const std::pair<const char*, uint16_t> names[] = {
-      {"EchoReply", 0},        {"DestinationUnreachable", 3}, {"Redirect", 5},       {"Echo", 8},
-      {"EchoRequest", 8},      {"RouterAdvertisement", 9},    {"RouterSelection", 10}, {"TimeExceeded", 11},
-      {"ParameterProblem", 12}, {"Timestamp", 13},            {"TimestampReply", 14}};
+  static const std::pair<const char*, uint16_t> names[] = {{"EchoReply", 0},         {"DestinationUnreachable", 3},
+                                                           {"Redirect", 5},          {"Echo", 8},
+                                                           {"EchoRequest", 8},       {"RouterAdvertisement", 9},
+                                                           {"RouterSelection", 10},  {"TimeExceeded", 11},
+                                                           {"ParameterProblem", 12}, {"Timestamp", 13},
+                                                           {"TimestampReply", 14}};
   if (!c.node.IsScalar()) {
     r.error(DiagId::WrongType, c, "ICMP type must be a number or a name");
     return std::nullopt;
   }
   std::string s = c.node.Scalar();
-  if (!s.empty() && std::all_of(s.begin(), s.end(), [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)); })) {
+  if (!s.empty() &&
+      std::all_of(s.begin(), s.end(), [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)); })) {
     if (s.size() > 3 || std::stoi(s) > 255) {
       r.error(DiagId::InvalidValue, c, "ICMP type " + s + " is out of range (0-255)");
       return std::nullopt;
@@ -547,8 +554,8 @@ bool read_rule(Reader& r, const Cursor& item, const SpecContext& sc, ir::Directi
       if (*s == "world-ipv6") continue;  // IPv6 is not modelled
       auto ent = ir::parse_entity(*s);
       if (!ent) {
-        std::vector<std::string> names{"all", "world", "cluster", "host", "remote-node", "kube-apiserver",
-                                       "init", "health", "unmanaged", "ingress", "world-ipv4", "world-ipv6"};
+        std::vector<std::string> names{"all",  "world",  "cluster",   "host",    "remote-node", "kube-apiserver",
+                                       "init", "health", "unmanaged", "ingress", "world-ipv4",  "world-ipv6"};
         auto best = ir::closest_match(*s, names);
         r.error(DiagId::InvalidEntity, e, "unknown entity '" + *s + "'", best ? "did you mean '" + *best + "'?" : "");
         ok = false;
@@ -561,7 +568,8 @@ bool read_rule(Reader& r, const Cursor& item, const SpecContext& sc, ir::Directi
     if (!k) return;
     Cursor c = note_field(k);
     if (!c.present()) return;
-    r.warn(DiagId::UnresolvablePeer, c, std::string("'") + k + "' " + why + "; this peer matches nothing in polc's analysis");
+    r.warn(DiagId::UnresolvablePeer, c,
+           std::string("'") + k + "' " + why + "; this peer matches nothing in polc's analysis");
     rule.peers.push_back(ir::Peer{ir::PeerUnresolved{k}, r.loc(c)});
   };
   unresolved(k_fqdns, "depends on DNS answers at run time");
@@ -569,8 +577,9 @@ bool read_rule(Reader& r, const Cursor& item, const SpecContext& sc, ir::Directi
   unresolved(k_groups, "depends on a cloud provider");
   unresolved(k_nodes, "selects nodes, which polc does not model as peers");
   if (k_requires && item.child(k_requires).present()) {
-    r.warn(DiagId::UnsupportedField, item.child(k_requires),
-           std::string("'") + k_requires + "' is deprecated and not modelled; this rule is treated as allowing nothing");
+    r.warn(
+        DiagId::UnsupportedField, item.child(k_requires),
+        std::string("'") + k_requires + "' is deprecated and not modelled; this rule is treated as allowing nothing");
     rule.peers.clear();
     any_l3_field = true;
     empty_l3_list = true;
@@ -655,7 +664,8 @@ void read_spec(LoadContext& ctx, Reader& r, const Cursor& spec, const Meta& m, b
     if (c.present() && c.node.IsSequence() && c.node.size() > 0) {
       has_items[static_cast<int>(s.dir)] = true;
       any_section = true;
-      if (!pol.isolation_loc[static_cast<int>(s.dir)].line) pol.isolation_loc[static_cast<int>(s.dir)] = r.key_loc(spec, s.key);
+      if (!pol.isolation_loc[static_cast<int>(s.dir)].line)
+        pol.isolation_loc[static_cast<int>(s.dir)] = r.key_loc(spec, s.key);
     }
   }
   if (!any_section) {
@@ -717,7 +727,8 @@ void parse_cilium_policy(LoadContext& ctx, Reader& r, const Cursor& obj, bool cl
   }
   if (spec.present()) read_spec(ctx, r, spec, m, clusterwide, -1);
   if (specs.present() && r.expect_list(specs))
-    for (size_t i = 0; i < specs.node.size(); ++i) read_spec(ctx, r, specs.item(i), m, clusterwide, static_cast<int>(i));
+    for (size_t i = 0; i < specs.node.size(); ++i)
+      read_spec(ctx, r, specs.item(i), m, clusterwide, static_cast<int>(i));
 }
 
 }  // namespace polc::frontend

@@ -11,20 +11,71 @@ namespace {
 
 const std::vector<std::string> kTopFields{"apiVersion", "kind", "metadata", "spec", "status"};
 
-const std::vector<std::string> kPodSpecFields{
-    "activeDeadlineSeconds", "affinity", "automountServiceAccountToken", "containers", "dnsConfig", "dnsPolicy",
-    "enableServiceLinks", "ephemeralContainers", "hostAliases", "hostIPC", "hostNetwork", "hostPID", "hostUsers",
-    "hostname", "imagePullSecrets", "initContainers", "nodeName", "nodeSelector", "os", "overhead",
-    "preemptionPolicy", "priority", "priorityClassName", "readinessGates", "resourceClaims", "resources",
-    "restartPolicy", "runtimeClassName", "schedulerName", "schedulingGates", "securityContext", "serviceAccount",
-    "serviceAccountName", "setHostnameAsFQDN", "shareProcessNamespace", "subdomain",
-    "terminationGracePeriodSeconds", "tolerations", "topologySpreadConstraints", "volumes"};
+const std::vector<std::string> kPodSpecFields{"activeDeadlineSeconds",
+                                              "affinity",
+                                              "automountServiceAccountToken",
+                                              "containers",
+                                              "dnsConfig",
+                                              "dnsPolicy",
+                                              "enableServiceLinks",
+                                              "ephemeralContainers",
+                                              "hostAliases",
+                                              "hostIPC",
+                                              "hostNetwork",
+                                              "hostPID",
+                                              "hostUsers",
+                                              "hostname",
+                                              "imagePullSecrets",
+                                              "initContainers",
+                                              "nodeName",
+                                              "nodeSelector",
+                                              "os",
+                                              "overhead",
+                                              "preemptionPolicy",
+                                              "priority",
+                                              "priorityClassName",
+                                              "readinessGates",
+                                              "resourceClaims",
+                                              "resources",
+                                              "restartPolicy",
+                                              "runtimeClassName",
+                                              "schedulerName",
+                                              "schedulingGates",
+                                              "securityContext",
+                                              "serviceAccount",
+                                              "serviceAccountName",
+                                              "setHostnameAsFQDN",
+                                              "shareProcessNamespace",
+                                              "subdomain",
+                                              "terminationGracePeriodSeconds",
+                                              "tolerations",
+                                              "topologySpreadConstraints",
+                                              "volumes"};
 
-const std::vector<std::string> kContainerFields{
-    "args", "command", "env", "envFrom", "image", "imagePullPolicy", "lifecycle", "livenessProbe", "name", "ports",
-    "readinessProbe", "resizePolicy", "resources", "restartPolicy", "securityContext", "startupProbe", "stdin",
-    "stdinOnce", "terminationMessagePath", "terminationMessagePolicy", "tty", "volumeDevices", "volumeMounts",
-    "workingDir"};
+const std::vector<std::string> kContainerFields{"args",
+                                                "command",
+                                                "env",
+                                                "envFrom",
+                                                "image",
+                                                "imagePullPolicy",
+                                                "lifecycle",
+                                                "livenessProbe",
+                                                "name",
+                                                "ports",
+                                                "readinessProbe",
+                                                "resizePolicy",
+                                                "resources",
+                                                "restartPolicy",
+                                                "securityContext",
+                                                "startupProbe",
+                                                "stdin",
+                                                "stdinOnce",
+                                                "terminationMessagePath",
+                                                "terminationMessagePolicy",
+                                                "tty",
+                                                "volumeDevices",
+                                                "volumeMounts",
+                                                "workingDir"};
 
 std::optional<uint8_t> k8s_protocol(Reader& r, const Cursor& c) {
   if (!c.present()) return uint8_t{6};
@@ -278,18 +329,18 @@ void parse_workload(LoadContext& ctx, Reader& r, const Cursor& obj, const std::s
     r.check_fields(spec, {"minReadySeconds", "paused", "progressDeadlineSeconds", "replicas", "revisionHistoryLimit",
                           "selector", "strategy", "template"});
   } else if (kind == "StatefulSet") {
-    r.check_fields(spec, {"minReadySeconds", "ordinals", "persistentVolumeClaimRetentionPolicy",
-                          "podManagementPolicy", "replicas", "revisionHistoryLimit", "selector", "serviceName",
-                          "template", "updateStrategy", "volumeClaimTemplates"});
+    r.check_fields(spec, {"minReadySeconds", "ordinals", "persistentVolumeClaimRetentionPolicy", "podManagementPolicy",
+                          "replicas", "revisionHistoryLimit", "selector", "serviceName", "template", "updateStrategy",
+                          "volumeClaimTemplates"});
   } else if (kind == "ReplicaSet") {
     r.check_fields(spec, {"minReadySeconds", "replicas", "selector", "template"});
   } else if (kind == "DaemonSet") {
     r.check_fields(spec, {"minReadySeconds", "revisionHistoryLimit", "selector", "template", "updateStrategy"});
   } else if (kind == "Job") {
-    r.check_fields(spec, {"activeDeadlineSeconds", "backoffLimit", "backoffLimitPerIndex", "completionMode",
-                          "completions", "managedBy", "manualSelector", "maxFailedIndexes", "parallelism",
-                          "podFailurePolicy", "podReplacementPolicy", "selector", "successPolicy", "suspend",
-                          "template", "ttlSecondsAfterFinished"});
+    r.check_fields(
+        spec, {"activeDeadlineSeconds", "backoffLimit", "backoffLimitPerIndex", "completionMode", "completions",
+               "managedBy", "manualSelector", "maxFailedIndexes", "parallelism", "podFailurePolicy",
+               "podReplacementPolicy", "selector", "successPolicy", "suspend", "template", "ttlSecondsAfterFinished"});
   } else if (kind == "CronJob") {
     r.check_fields(spec, {"concurrencyPolicy", "failedJobsHistoryLimit", "jobTemplate", "schedule",
                           "startingDeadlineSeconds", "successfulJobsHistoryLimit", "suspend", "timeZone"});
@@ -389,17 +440,36 @@ void parse_service(LoadContext& ctx, Reader& r, const Cursor& obj) {
   s.loc = m.loc;
   Cursor spec = obj.child("spec");
   if (spec.present() && r.expect_map(spec)) {
-    r.check_fields(spec, {"allocateLoadBalancerNodePorts", "clusterIP", "clusterIPs", "externalIPs", "externalName",
-                          "externalTrafficPolicy", "healthCheckNodePort", "internalTrafficPolicy", "ipFamilies",
-                          "ipFamilyPolicy", "loadBalancerClass", "loadBalancerIP", "loadBalancerSourceRanges",
-                          "ports", "publishNotReadyAddresses", "selector", "sessionAffinity",
-                          "sessionAffinityConfig", "trafficDistribution", "type"});
+    r.check_fields(spec, {"allocateLoadBalancerNodePorts",
+                          "clusterIP",
+                          "clusterIPs",
+                          "externalIPs",
+                          "externalName",
+                          "externalTrafficPolicy",
+                          "healthCheckNodePort",
+                          "internalTrafficPolicy",
+                          "ipFamilies",
+                          "ipFamilyPolicy",
+                          "loadBalancerClass",
+                          "loadBalancerIP",
+                          "loadBalancerSourceRanges",
+                          "ports",
+                          "publishNotReadyAddresses",
+                          "selector",
+                          "sessionAffinity",
+                          "sessionAffinityConfig",
+                          "trafficDistribution",
+                          "type"});
     if (auto t = spec.child("type"); t.present()) {
       if (auto v = r.string(t)) {
-        if (*v == "ClusterIP") s.type = ir::ServiceType::ClusterIP;
-        else if (*v == "NodePort") s.type = ir::ServiceType::NodePort;
-        else if (*v == "LoadBalancer") s.type = ir::ServiceType::LoadBalancer;
-        else if (*v == "ExternalName") s.type = ir::ServiceType::ExternalName;
+        if (*v == "ClusterIP")
+          s.type = ir::ServiceType::ClusterIP;
+        else if (*v == "NodePort")
+          s.type = ir::ServiceType::NodePort;
+        else if (*v == "LoadBalancer")
+          s.type = ir::ServiceType::LoadBalancer;
+        else if (*v == "ExternalName")
+          s.type = ir::ServiceType::ExternalName;
         else
           r.error(DiagId::InvalidValue, t,
                   "unknown service type '" + *v + "'; expected ClusterIP, NodePort, LoadBalancer or ExternalName");

@@ -25,8 +25,7 @@ struct LoadContext {
   std::vector<PendingDaemonSet> daemonsets;
 
   /// Registers an object name; reports duplicate-name and returns false on a clash.
-  bool claim_name(Reader& r, const Cursor& at, const std::string& kind, const std::string& ns,
-                  const std::string& name);
+  bool claim_name(Reader& r, const Cursor& at, const std::string& kind, const std::string& ns, const std::string& name);
 };
 
 /// Common metadata of an object.

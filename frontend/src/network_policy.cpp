@@ -18,14 +18,16 @@ std::optional<ir::PortMatch> read_port(Reader& r, const Cursor& p) {
   if (auto pc = p.child("protocol"); pc.present()) {
     auto s = r.string(pc);
     if (!s) return std::nullopt;
-    if (*s == "TCP") pm.protos = ir::ProtoSet(ir::ProtoSet::kTcp);
-    else if (*s == "UDP") pm.protos = ir::ProtoSet(ir::ProtoSet::kUdp);
-    else if (*s == "SCTP") pm.protos = ir::ProtoSet(ir::ProtoSet::kSctp);
+    if (*s == "TCP")
+      pm.protos = ir::ProtoSet(ir::ProtoSet::kTcp);
+    else if (*s == "UDP")
+      pm.protos = ir::ProtoSet(ir::ProtoSet::kUdp);
+    else if (*s == "SCTP")
+      pm.protos = ir::ProtoSet(ir::ProtoSet::kSctp);
     else {
       auto guess = ir::parse_protocol(*s);
       r.error(DiagId::InvalidProtocol, pc, "unsupported protocol '" + *s + "'; expected TCP, UDP or SCTP",
-              guess && *guess != 1 ? "protocols are upper-case: '" + std::string(ir::protocol_name(*guess)) + "'"
-                                   : "");
+              guess && *guess != 1 ? "protocols are upper-case: '" + std::string(ir::protocol_name(*guess)) + "'" : "");
       return std::nullopt;
     }
   }
@@ -66,8 +68,7 @@ std::optional<ir::PortMatch> read_port(Reader& r, const Cursor& p) {
         return std::nullopt;
       }
       if (*e < *v) {
-        r.error(DiagId::InvalidPortRange, end,
-                "endPort " + std::to_string(*e) + " is below port " + std::to_string(*v),
+        r.error(DiagId::InvalidPortRange, end, "endPort " + std::to_string(*e) + " is below port " + std::to_string(*v),
                 "endPort must be greater than or equal to port");
         return std::nullopt;
       }
@@ -76,7 +77,8 @@ std::optional<ir::PortMatch> read_port(Reader& r, const Cursor& p) {
     return pm;
   }
   if (auto why = validate_port_name(text); !why.empty()) {
-    bool all_digits = std::all_of(text.begin(), text.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+    bool all_digits =
+        std::all_of(text.begin(), text.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
     r.error(DiagId::InvalidPort, port, "invalid port name '" + text + "': " + why,
             all_digits ? "write the number without quotes: port: " + text : "");
     return std::nullopt;
@@ -124,7 +126,8 @@ std::optional<ir::Peer> read_peer(Reader& r, const Cursor& c, const std::string&
         auto x = read_cidr(r, e, false);
         if (!x) continue;
         if (!base->contains(*x) || *x == *base) {
-          r.error(DiagId::InvalidCidr, e, "except '" + x->str() + "' must be a strict subset of cidr '" + base->str() + "'");
+          r.error(DiagId::InvalidCidr, e,
+                  "except '" + x->str() + "' must be a strict subset of cidr '" + base->str() + "'");
           continue;
         }
         pc.except.push_back(*x);

@@ -43,13 +43,14 @@ std::optional<ir::Cidr> read_cidr(Reader& r, const Cursor& at, bool allow_bare) 
     }
     case ir::Cidr::ParseError::Syntax:
     case ir::Cidr::ParseError::None:
-      r.error(ir::DiagId::InvalidCidr, at,
-              "invalid CIDR '" + *s + "'" + (allow_bare ? "" : "; expected a.b.c.d/len"));
+      r.error(ir::DiagId::InvalidCidr, at, "invalid CIDR '" + *s + "'" + (allow_bare ? "" : "; expected a.b.c.d/len"));
       break;
   }
   return std::nullopt;
 }
 
-ir::LabelSelector namespace_named(const std::string& ns) { return ir::LabelSelector::equals(ir::kNamespaceNameLabel, ns); }
+ir::LabelSelector namespace_named(const std::string& ns) {
+  return ir::LabelSelector::equals(ir::kNamespaceNameLabel, ns);
+}
 
 }  // namespace polc::frontend

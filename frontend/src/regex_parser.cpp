@@ -47,8 +47,12 @@ Bits range(int lo, int hi) {
   return b;
 }
 
-Bits digit() { return range('0', '9'); }
-Bits word() { return range('a', 'z') | range('A', 'Z') | digit() | range('_', '_'); }
+Bits digit() {
+  return range('0', '9');
+}
+Bits word() {
+  return range('a', 'z') | range('A', 'Z') | digit() | range('_', '_');
+}
 Bits space() {
   Bits b;
   for (char c : std::string(" \t\n\r\f\v")) b.set(static_cast<unsigned char>(c));
@@ -146,7 +150,8 @@ class Builder {
       };
       int lo = num(body.substr(0, comma));
       int hi = comma == std::string::npos ? lo : (comma + 1 == body.size() ? -1 : num(body.substr(comma + 1)));
-      if (lo > kMaxRepeat || hi > kMaxRepeat) throw Failure{col, "repetition count above " + std::to_string(kMaxRepeat)};
+      if (lo > kMaxRepeat || hi > kMaxRepeat)
+        throw Failure{col, "repetition count above " + std::to_string(kMaxRepeat)};
       if (hi >= 0 && hi < lo) throw Failure{col, "bad repetition range " + t};
       return RegexNode::repeat(a, lo, hi);
     }

@@ -34,7 +34,8 @@ ir::SourceLoc Reader::loc(const Cursor& c) const {
   // own mark is the position of its first entry, often a line further down).
   bool scalar = c.node.IsDefined() && c.node.IsScalar();
   if (!scalar && !c.key_mark.is_null())
-    return ir::SourceLoc{file_, static_cast<uint32_t>(c.key_mark.line + 1), static_cast<uint32_t>(c.key_mark.column + 1)};
+    return ir::SourceLoc{file_, static_cast<uint32_t>(c.key_mark.line + 1),
+                         static_cast<uint32_t>(c.key_mark.column + 1)};
   return loc(c.node);
 }
 
@@ -187,7 +188,8 @@ std::optional<int64_t> Reader::integer(const Cursor& c, bool allow_quoted) {
   const std::string& s = c.node.Scalar();
   bool neg = !s.empty() && s[0] == '-';
   if (s.empty() || s.size() > 12 ||
-      !std::all_of(s.begin() + (neg ? 1 : 0), s.end(), [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)); }) ||
+      !std::all_of(s.begin() + (neg ? 1 : 0), s.end(),
+                   [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)); }) ||
       (neg && s.size() == 1)) {
     error(DiagId::WrongType, c, "'" + c.path + "' must be a number, found '" + s + "'");
     return std::nullopt;
@@ -295,10 +297,14 @@ std::optional<ir::LabelSelector> Reader::selector(const Cursor& c, bool k8s_keys
       ir::Requirement r;
       r.key = *k;
       static const std::vector<std::string> ops{"In", "NotIn", "Exists", "DoesNotExist"};
-      if (*o == "In") r.op = ir::SelectorOp::In;
-      else if (*o == "NotIn") r.op = ir::SelectorOp::NotIn;
-      else if (*o == "Exists") r.op = ir::SelectorOp::Exists;
-      else if (*o == "DoesNotExist") r.op = ir::SelectorOp::DoesNotExist;
+      if (*o == "In")
+        r.op = ir::SelectorOp::In;
+      else if (*o == "NotIn")
+        r.op = ir::SelectorOp::NotIn;
+      else if (*o == "Exists")
+        r.op = ir::SelectorOp::Exists;
+      else if (*o == "DoesNotExist")
+        r.op = ir::SelectorOp::DoesNotExist;
       else {
         auto best = ir::closest_match(*o, ops);
         error(DiagId::InvalidSelector, op,
@@ -336,7 +342,9 @@ std::optional<ir::LabelSelector> Reader::selector(const Cursor& c, bool k8s_keys
 
 namespace {
 
-bool is_alnum(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; }
+bool is_alnum(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) != 0;
+}
 
 std::string validate_name_part(std::string_view s, size_t max) {
   if (s.empty()) return "name part must not be empty";
@@ -381,7 +389,8 @@ std::string validate_port_name(std::string_view name) {
   if (name.size() > 15) return "must be at most 15 characters";
   bool letter = false;
   for (char c : name) {
-    if (std::islower(static_cast<unsigned char>(c))) letter = true;
+    if (std::islower(static_cast<unsigned char>(c)))
+      letter = true;
     else if (!std::isdigit(static_cast<unsigned char>(c)) && c != '-')
       return std::string("invalid character '") + c + "' (lower-case letters, digits and '-' only)";
   }
@@ -392,10 +401,21 @@ std::string validate_port_name(std::string_view name) {
 }
 
 const std::vector<std::string>& object_meta_fields() {
-  static const std::vector<std::string> f{
-      "name",        "namespace",       "labels",           "annotations",       "uid",
-      "resourceVersion", "generation",  "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
-      "managedFields", "ownerReferences", "finalizers",     "generateName",      "selfLink"};
+  static const std::vector<std::string> f{"name",
+                                          "namespace",
+                                          "labels",
+                                          "annotations",
+                                          "uid",
+                                          "resourceVersion",
+                                          "generation",
+                                          "creationTimestamp",
+                                          "deletionTimestamp",
+                                          "deletionGracePeriodSeconds",
+                                          "managedFields",
+                                          "ownerReferences",
+                                          "finalizers",
+                                          "generateName",
+                                          "selfLink"};
   return f;
 }
 

@@ -49,18 +49,19 @@ Diagnostic* DiagnosticEngine::report(DiagId id, SourceLoc loc, std::string messa
   return report(id, diag_spec(id).severity, loc, std::move(message), std::move(hint));
 }
 
-Diagnostic* DiagnosticEngine::report(DiagId id, Severity sev, SourceLoc loc, std::string message,
-                                     std::string hint) {
+Diagnostic* DiagnosticEngine::report(DiagId id, Severity sev, SourceLoc loc, std::string message, std::string hint) {
   if (is_disabled(id)) return nullptr;
   if (sev == Severity::Error) {
     if (error_count_ >= error_limit_) {
       ++error_count_;
       if (!limit_note_) {
         limit_note_ = true;
-        diags_.push_back(Diagnostic{DiagId::TooManyErrors, Severity::Error, {},
-                                    "too many errors (limit " + std::to_string(error_limit_) +
-                                        "); stopping here",
-                                    {}, "fix the errors above and run again"});
+        diags_.push_back(Diagnostic{DiagId::TooManyErrors,
+                                    Severity::Error,
+                                    {},
+                                    "too many errors (limit " + std::to_string(error_limit_) + "); stopping here",
+                                    {},
+                                    "fix the errors above and run again"});
       }
       return nullptr;
     }
@@ -175,8 +176,7 @@ std::optional<std::string> closest_match(std::string_view word, const std::vecto
   for (const auto& c : candidates) {
     size_t dist = edit_distance(word, c);
     // Case-insensitive equality counts as very close.
-    bool ci_equal = word.size() == c.size() &&
-                    std::equal(word.begin(), word.end(), c.begin(), [](char x, char y) {
+    bool ci_equal = word.size() == c.size() && std::equal(word.begin(), word.end(), c.begin(), [](char x, char y) {
                       return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
                     });
     if (ci_equal) dist = 1;

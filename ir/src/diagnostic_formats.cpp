@@ -104,7 +104,8 @@ json diagnostics_sarif(const std::vector<Diagnostic>& diags, const SourceManager
     int id = 0;
     for (const auto& n : d.notes) {
       if (!n.loc.file) continue;
-      related.push_back({{"id", id++}, {"physicalLocation", physical(sm, n.loc, opt)}, {"message", {{"text", n.message}}}});
+      related.push_back(
+          {{"id", id++}, {"physicalLocation", physical(sm, n.loc, opt)}, {"message", {{"text", n.message}}}});
     }
     if (!related.empty()) r["relatedLocations"] = related;
     json props = json::object();
@@ -124,7 +125,8 @@ json diagnostics_sarif(const std::vector<Diagnostic>& diags, const SourceManager
                {"rules", rules}}}}},
            {"results", results},
            {"columnKind", "unicodeCodePoints"}};
-  return {{"$schema", "https://json.schemastore.org/sarif-2.1.0.json"}, {"version", "2.1.0"}, {"runs", json::array({run})}};
+  return {
+      {"$schema", "https://json.schemastore.org/sarif-2.1.0.json"}, {"version", "2.1.0"}, {"runs", json::array({run})}};
 }
 
 }  // namespace polc::ir

@@ -29,7 +29,9 @@ json port_json(const PortMatch& p) {
   return j;
 }
 
-std::string loc_str(const Model& m, SourceLoc l) { return m.sources.format(l); }
+std::string loc_str(const Model& m, SourceLoc l) {
+  return m.sources.format(l);
+}
 
 }  // namespace
 
@@ -55,7 +57,9 @@ json peer_json(const Peer& p) {
   return j;
 }
 
-std::string rule_origin(const Model& m, RuleId id) { return m.sources.format(m.rule(id).loc); }
+std::string rule_origin(const Model& m, RuleId id) {
+  return m.sources.format(m.rule(id).loc);
+}
 
 std::string rule_summary(const Model& m, const Rule& r) {
   std::string peers;
@@ -85,7 +89,8 @@ json dump_json(const Model& m) {
   for (const auto& ns : m.namespaces)
     j["namespaces"].push_back({{"name", ns.name}, {"labels", labels_json(ns.labels)}, {"declared", ns.declared}});
   j["nodes"] = json::array();
-  for (const auto& n : m.nodes) j["nodes"].push_back({{"name", n.name}, {"ip", n.ip.str()}, {"synthetic", n.synthetic}});
+  for (const auto& n : m.nodes)
+    j["nodes"].push_back({{"name", n.name}, {"ip", n.ip.str()}, {"synthetic", n.synthetic}});
   j["identities"] = json::array();
   for (const auto& id : m.identities) {
     json e = json::array();
@@ -98,14 +103,10 @@ json dump_json(const Model& m) {
     json ports = json::array();
     for (const auto& p : e.ports)
       ports.push_back({{"name", p.name}, {"port", p.port}, {"protocol", protocol_name(p.proto)}});
-    json je{{"name", m.endpoint_name(e.id)},
-            {"ip", e.ip.str()},
-            {"ip_synthetic", e.ip_synthetic},
-            {"node", e.node_name},
-            {"labels", labels_json(e.labels)},
-            {"ports", ports},
-            {"host_network", e.host_network},
-            {"origin", loc_str(m, e.loc)}};
+    json je{{"name", m.endpoint_name(e.id)},   {"ip", e.ip.str()},
+            {"ip_synthetic", e.ip_synthetic},  {"node", e.node_name},
+            {"labels", labels_json(e.labels)}, {"ports", ports},
+            {"host_network", e.host_network},  {"origin", loc_str(m, e.loc)}};
     if (!e.workload_kind.empty()) je["workload"] = e.workload_kind + "/" + e.workload;
     if (e.identity.valid()) je["identity"] = e.identity.v;
     json sel = json::array();
@@ -177,7 +178,8 @@ std::string dump_text(const Model& m) {
     std::string labels;
     for (const auto& [k, v] : ns.labels)
       if (k != kNamespaceNameLabel) labels += (labels.empty() ? "" : ",") + k + "=" + v;
-    out += fmt::format("  {}{}{}\n", ns.name, labels.empty() ? "" : " {" + labels + "}", ns.declared ? "" : " (implicit)");
+    out +=
+        fmt::format("  {}{}{}\n", ns.name, labels.empty() ? "" : " {" + labels + "}", ns.declared ? "" : " (implicit)");
   }
   out += fmt::format("nodes ({})\n", m.nodes.size());
   for (const auto& n : m.nodes) out += fmt::format("  {} {}{}\n", n.name, n.ip.str(), n.synthetic ? " (implicit)" : "");
@@ -202,8 +204,9 @@ std::string dump_text(const Model& m) {
     std::string ports;
     for (const auto& p : s.ports) {
       std::string t = std::holds_alternative<uint16_t>(p.target) ? std::to_string(std::get<uint16_t>(p.target))
-                                                                  : std::get<std::string>(p.target);
-      ports += (ports.empty() ? "" : ",") + std::to_string(p.port) + "->" + t + "/" + std::string(protocol_name(p.proto));
+                                                                 : std::get<std::string>(p.target);
+      ports +=
+          (ports.empty() ? "" : ",") + std::to_string(p.port) + "->" + t + "/" + std::string(protocol_name(p.proto));
     }
     out += fmt::format("  {}/{} {} {} ports={} backends={}\n", m.ns(s.ns).name, s.name, service_type_name(s.type),
                        s.cluster_ip ? s.cluster_ip->str() : "None", ports, m.service_backends(s.id).size());
@@ -217,7 +220,8 @@ std::string dump_text(const Model& m) {
                        p.subject.str(), iso.empty() ? "none" : iso);
     for (auto rid : p.rules) {
       const Rule& r = m.rule(rid);
-      out += fmt::format("    rule #{} {} ({})\n      {}\n", rid.v, r.path, m.sources.format(r.loc), rule_summary(m, r));
+      out +=
+          fmt::format("    rule #{} {} ({})\n      {}\n", rid.v, r.path, m.sources.format(r.loc), rule_summary(m, r));
     }
   }
   return out;

@@ -16,7 +16,9 @@ const char* service_type_name(ServiceType t) {
   return "?";
 }
 
-const char* direction_name(Direction d) { return d == Direction::Ingress ? "ingress" : "egress"; }
+const char* direction_name(Direction d) {
+  return d == Direction::Ingress ? "ingress" : "egress";
+}
 
 const char* action_name(Action a) {
   switch (a) {
@@ -45,11 +47,16 @@ const char* entity_name(Entity e) {
 
 std::optional<Entity> parse_entity(std::string_view s) {
   static const std::pair<const char*, Entity> table[] = {
-      {"all", Entity::All},           {"world", Entity::World},
-      {"world-ipv4", Entity::World},  {"cluster", Entity::Cluster},
-      {"host", Entity::Host},         {"remote-node", Entity::RemoteNode},
-      {"kube-apiserver", Entity::KubeApiserver}, {"init", Entity::Init},
-      {"health", Entity::Health},     {"unmanaged", Entity::Unmanaged},
+      {"all", Entity::All},
+      {"world", Entity::World},
+      {"world-ipv4", Entity::World},
+      {"cluster", Entity::Cluster},
+      {"host", Entity::Host},
+      {"remote-node", Entity::RemoteNode},
+      {"kube-apiserver", Entity::KubeApiserver},
+      {"init", Entity::Init},
+      {"health", Entity::Health},
+      {"unmanaged", Entity::Unmanaged},
       {"ingress", Entity::Ingress},
   };
   for (const auto& [n, e] : table)
@@ -167,7 +174,9 @@ std::string Model::endpoint_name(EndpointId id) const {
   return namespaces[e.ns.v].name + "/" + e.name;
 }
 
-const std::vector<PolicyId>& Model::policies_selecting(EndpointId id) const { return selecting[id.v]; }
+const std::vector<PolicyId>& Model::policies_selecting(EndpointId id) const {
+  return selecting[id.v];
+}
 
 std::vector<EndpointId> Model::service_backends(ServiceId id) const {
   const Service& s = services[id.v];
@@ -265,8 +274,8 @@ void finalize_model(Model& m, DiagnosticEngine& diags) {
     if (!e.node_name.empty()) {
       e.node = *find_node(e.node_name);
     } else {
-      e.node = NodeId(static_cast<uint32_t>(stable_hash(m.namespaces[e.ns.v].name + "/" + e.workload) %
-                                            m.nodes.size()));
+      e.node =
+          NodeId(static_cast<uint32_t>(stable_hash(m.namespaces[e.ns.v].name + "/" + e.workload) % m.nodes.size()));
       if (!e.workload_kind.empty())  // spread replicas of a workload across nodes
         e.node = NodeId(static_cast<uint32_t>((e.node.v + e.replica) % m.nodes.size()));
       e.node_name = m.nodes[e.node.v].name;
@@ -276,9 +285,9 @@ void finalize_model(Model& m, DiagnosticEngine& diags) {
   for (const auto& n : m.nodes) {
     auto [it, fresh] = m.node_ip_index.emplace(n.ip, n.id);
     if (!fresh)
-      diags.report(DiagId::IpConflict, n.loc,
-                   "node '" + n.name + "' has IP " + n.ip.str() + ", already used by node '" +
-                       m.nodes[it->second.v].name + "'");
+      diags.report(
+          DiagId::IpConflict, n.loc,
+          "node '" + n.name + "' has IP " + n.ip.str() + ", already used by node '" + m.nodes[it->second.v].name + "'");
   }
 
   // Pod IPs: declared first, then synthetic ones in name order (deterministic).
@@ -323,8 +332,8 @@ void finalize_model(Model& m, DiagnosticEngine& diags) {
     if (s.cluster_ip && !s.ip_synthetic) svc_used.insert(s.cluster_ip->value);
   for (auto& s : m.services)
     if (s.ip_synthetic)
-      s.cluster_ip = pick_address(m.config.service_cidr, m.namespaces[s.ns.v].name + "/" + s.name, svc_used,
-                                  svc_reserved);
+      s.cluster_ip =
+          pick_address(m.config.service_cidr, m.namespaces[s.ns.v].name + "/" + s.name, svc_used, svc_reserved);
 
   // Identities: endpoints with equal namespace and labels (host-network pods have none).
   m.identities.clear();

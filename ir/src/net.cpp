@@ -31,7 +31,9 @@ std::optional<Ipv4> Ipv4::parse(std::string_view s) {
   return Ipv4{v};
 }
 
-std::string Cidr::str() const { return addr.str() + '/' + std::to_string(len); }
+std::string Cidr::str() const {
+  return addr.str() + '/' + std::to_string(len);
+}
 
 std::optional<Cidr> Cidr::parse(std::string_view s, ParseError* err, bool allow_bare) {
   auto fail = [&](ParseError e) -> std::optional<Cidr> {

@@ -57,8 +57,12 @@ constexpr uint8_t kBucketProto[kProtoBuckets] = {6, 17, 132, 1, 47};
 
 using Bits = std::vector<uint64_t>;
 
-bool test_bit(const Bits& b, size_t i) { return (b[i / 64] >> (i % 64)) & 1; }
-void set_bit(Bits& b, size_t i) { b[i / 64] |= uint64_t(1) << (i % 64); }
+bool test_bit(const Bits& b, size_t i) {
+  return (b[i / 64] >> (i % 64)) & 1;
+}
+void set_bit(Bits& b, size_t i) {
+  b[i / 64] |= uint64_t(1) << (i % 64);
+}
 
 /// Named ports that rules refer to; only these distinguish otherwise equal pods.
 std::set<std::string> referenced_port_names(const Model& m) {
@@ -228,9 +232,8 @@ struct Builder {
     }
     for (auto& c : t.classes) {
       if (c.kind != AddrClass::Kind::World) continue;
-      std::sort(c.prefixes.begin(), c.prefixes.end(), [](const Cidr& a, const Cidr& b) {
-        return std::pair(a.len, a.addr) < std::pair(b.len, b.addr);
-      });
+      std::sort(c.prefixes.begin(), c.prefixes.end(),
+                [](const Cidr& a, const Cidr& b) { return std::pair(a.len, a.addr) < std::pair(b.len, b.addr); });
       // Name the class by its most specific prefix ("world" alone for the default region).
       const Cidr& best = c.prefixes.back();
       c.name = best.len == 0 ? "world" : "world " + best.str();
@@ -302,8 +305,8 @@ struct Builder {
   uint32_t build_function(const std::vector<RuleId>& rules, bool isolated, const Endpoint* dst_pod) {
     PortFunction f;
     struct Item {
-      uint32_t rule;   ///< index into `rules`
-      int32_t group;   ///< -1: the rule has no ports (matches every port, L4)
+      uint32_t rule;     ///< index into `rules`
+      int32_t group;     ///< -1: the rule has no ports (matches every port, L4)
       uint32_t lo, end;  ///< [lo, end)
     };
     std::vector<Item> items;
@@ -476,8 +479,8 @@ struct Builder {
 
   /// The function of one cell (context `c`, direction `d`, peer class `k`), given the rules of
   /// the row with their class bitmaps and the fingerprint of those matching `k`.
-  uint32_t cell(const Context& c, int d, size_t k, const std::vector<RuleId>& rules, const std::vector<const Bits*>& bits,
-                const Fingerprint& fp, bool named) {
+  uint32_t cell(const Context& c, int d, size_t k, const std::vector<RuleId>& rules,
+                const std::vector<const Bits*>& bits, const Fingerprint& fp, bool named) {
     // Named ports resolve against the destination: the subject for ingress (every pod of a
     // base context declares the same referenced named ports), the peer for egress.
     const Endpoint* dst = nullptr;

@@ -6,7 +6,9 @@
 
 namespace polc::ir {
 
-RegexPtr RegexNode::epsilon() { return std::make_shared<RegexNode>(); }
+RegexPtr RegexNode::epsilon() {
+  return std::make_shared<RegexNode>();
+}
 
 RegexPtr RegexNode::byte_set(const std::bitset<256>& set) {
   auto n = std::make_shared<RegexNode>();
@@ -202,7 +204,9 @@ bool Dfa::empty() const {
   return true;
 }
 
-Dfa build_dfa(const RegexNode& re, size_t max_states) { return build_dfa_union({&re}, max_states); }
+Dfa build_dfa(const RegexNode& re, size_t max_states) {
+  return build_dfa_union({&re}, max_states);
+}
 
 Dfa build_dfa_union(const std::vector<const RegexNode*>& res, size_t max_states) {
   Nfa a = Nfa::from(res);

@@ -2,7 +2,9 @@
 
 namespace polc::ir {
 
-SourceManager::SourceManager() { files_.push_back(File{"<none>", "", {0}}); }
+SourceManager::SourceManager() {
+  files_.push_back(File{"<none>", "", {0}});
+}
 
 uint32_t SourceManager::add(std::string path, std::string text) {
   File f{std::move(path), std::move(text), {0}};

@@ -20,7 +20,9 @@ void register_diff(CLI::App& app, int* exit_code) {
                                  "Example: polc diff main/ pr/");
   cmd->add_option("old", opts->old_path, "the policy set before (file or directory)")->required();
   cmd->add_option("new", opts->new_path, "the policy set after (file or directory)")->required();
-  cmd->add_option("--format", opts->format, "text or json")->check(CLI::IsMember({"text", "json"}))->capture_default_str();
+  cmd->add_option("--format", opts->format, "text or json")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
   cmd->callback([opts, exit_code] {
     opts->before.paths = {opts->old_path};
     opts->after.paths = {opts->new_path};

@@ -15,7 +15,9 @@ void register_dump(CLI::App& app, int* exit_code) {
   auto opts = std::make_shared<Opts>();
   auto* cmd = app.add_subcommand("dump", "Print the normalized IR: identities, endpoints, rules with provenance");
   add_input_options(cmd, opts->in);
-  cmd->add_option("--format", opts->format, "text or json")->check(CLI::IsMember({"text", "json"}))->capture_default_str();
+  cmd->add_option("--format", opts->format, "text or json")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
   cmd->add_flag("--summary", opts->summary, "only count what was loaded, per kind");
   cmd->callback([opts, exit_code] {
     ir::DiagnosticEngine diags(opts->in.max_errors);

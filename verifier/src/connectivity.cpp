@@ -294,7 +294,8 @@ Connectivity::Connectivity(const ir::Model& m, const ir::PolicyTables& t) : m_(m
       continue;
     }
     uint32_t& row = row_of_ctx[grp.ctx];
-    if (row == kNoFunction) row = rows.emplace(t.row_signature(grp.ctx), static_cast<uint32_t>(rows.size())).first->second;
+    if (row == kNoFunction)
+      row = rows.emplace(t.row_signature(grp.ctx), static_cast<uint32_t>(rows.size())).first->second;
     // Own-node ingress depends on the node: keep nodes apart where a node group exists.
     behavior_[g] = behaviors.emplace(std::make_tuple(row, grp.cls, grp.workload), g).first->second;
   }

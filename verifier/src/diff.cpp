@@ -88,7 +88,8 @@ DiffResult diff_models(const ir::Model& before, const ir::Model& after) {
   for (auto ip : world_ips) {
     ir::Ipv4 a{ip};
     if (before.endpoint_by_ip(a) || after.endpoint_by_ip(a) || before.node_by_ip(a) || after.node_by_ip(a)) continue;
-    world_groups[{tb.class_of_ip(a), ta.class_of_ip(a)}].push_back(Side{"world " + a.str(), ir::Address::ip(a), ir::Address::ip(a)});
+    world_groups[{tb.class_of_ip(a), ta.class_of_ip(a)}].push_back(
+        Side{"world " + a.str(), ir::Address::ip(a), ir::Address::ip(a)});
   }
   for (auto& [k, v] : world_groups) sources.push_back(v);
 
@@ -165,9 +166,10 @@ std::string diff_text(const DiffResult& d) {
   for (const auto& p : d.removed_pods) out += "pod removed: " + p + "\n";
   size_t plus = std::count_if(d.changes.begin(), d.changes.end(), [](const FlowChange& c) { return c.now_allowed; });
   out += d.changes.empty() ? "no difference in L3/L4 reachability\n"
-                           : fmt::format("{} change(s): {} newly allowed, {} newly denied (L3/L4; HTTP rules not "
-                                         "compared)\n",
-                                         d.changes.size(), plus, d.changes.size() - plus);
+                           : fmt::format(
+                                 "{} change(s): {} newly allowed, {} newly denied (L3/L4; HTTP rules not "
+                                 "compared)\n",
+                                 d.changes.size(), plus, d.changes.size() - plus);
   return out;
 }
 

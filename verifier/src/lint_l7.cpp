@@ -34,13 +34,15 @@ void check_regexes(Linter& l, const ir::Rule& r, const ir::HttpMatch& h) {
     ir::Dfa d = ir::build_dfa(*re.root);
     if (d.size() == 0) return false;  // too large to decide; assume fine
     if (d.empty()) {
-      l.report(r.policy, DiagId::L7NeverMatches, re.loc, fmt::format("HTTP {} pattern '{}' matches nothing", field, re.source));
+      l.report(r.policy, DiagId::L7NeverMatches, re.loc,
+               fmt::format("HTTP {} pattern '{}' matches nothing", field, re.source));
       return true;
     }
     return false;
   };
   if (h.method && !never(*h.method, "method")) {
-    bool any = std::any_of(kMethods.begin(), kMethods.end(), [&](const std::string& m) { return h.method->full_match(m); });
+    bool any =
+        std::any_of(kMethods.begin(), kMethods.end(), [&](const std::string& m) { return h.method->full_match(m); });
     if (!any) {
       auto best = ir::closest_match(h.method->source, kMethods);
       l.report(r.policy, DiagId::L7InvalidMethod, h.method->loc,
@@ -80,7 +82,7 @@ void check_l7(Linter& l) {
             return ir::peer_matches(m, pol, p, subject, t.class_rep[k]);
           });
           if (!peer) continue;
-          const ir::Endpoint* dst = r.dir == ir::Direction::Ingress ? &subject
+          const ir::Endpoint* dst = r.dir == ir::Direction::Ingress                  ? &subject
                                     : t.class_rep[k].kind == ir::Resolved::Kind::Pod ? &m.endpoint(t.class_rep[k].ep)
                                                                                      : nullptr;
           for (const auto& pm : g.ports) {
@@ -93,7 +95,8 @@ void check_l7(Linter& l) {
             }
             for (auto port : ports) {
               const auto& seg = t.function(c.id, r.dir, static_cast<uint32_t>(k)).at(6, port);
-              if (seg.outcome == ir::Outcome::Allow && !t.rule_sets[seg.rules].empty()) l4 = t.rule_sets[seg.rules].front();
+              if (seg.outcome == ir::Outcome::Allow && !t.rule_sets[seg.rules].empty())
+                l4 = t.rule_sets[seg.rules].front();
             }
           }
         }

@@ -91,8 +91,7 @@ struct RenderOptions {
 
 /// Renders one diagnostic as `file:line:col: severity: message [id]` + source line + caret
 /// + notes + hint.
-[[nodiscard]] std::string render_text(const Diagnostic& d, const SourceManager& sm,
-                                      const RenderOptions& opt = {});
+[[nodiscard]] std::string render_text(const Diagnostic& d, const SourceManager& sm, const RenderOptions& opt = {});
 
 /// The edit distance used for "did you mean" suggestions.
 [[nodiscard]] size_t edit_distance(std::string_view a, std::string_view b);

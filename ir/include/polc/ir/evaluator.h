@@ -30,8 +30,8 @@ struct Address {
 struct Probe {
   Address src;
   Address dst;
-  uint8_t proto = 6;   ///< IP protocol number
-  uint16_t port = 0;   ///< destination port (ICMP: type)
+  uint8_t proto = 6;                ///< IP protocol number
+  uint16_t port = 0;                ///< destination port (ICMP: type)
   std::optional<HttpRequest> http;  ///< an HTTP request sent on the connection, if any
 };
 

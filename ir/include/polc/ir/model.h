@@ -46,7 +46,7 @@ using RuleId = Id<struct RuleTag>;
 struct Namespace {
   NamespaceId id;
   std::string name;
-  Labels labels;  ///< always includes kubernetes.io/metadata.name
+  Labels labels;          ///< always includes kubernetes.io/metadata.name
   bool declared = false;  ///< false when synthesized because something lives in it
   SourceLoc loc;
 };
@@ -79,7 +79,7 @@ struct Endpoint {
   Ipv4 ip;
   bool ip_synthetic = false;
   NodeId node;
-  std::string node_name;  ///< as written (spec.nodeName); resolved to `node` by finalize
+  std::string node_name;      ///< as written (spec.nodeName); resolved to `node` by finalize
   bool host_network = false;  ///< shares the node's IP; never selected by policies
   std::vector<ContainerPort> ports;
   IdentityId identity;
@@ -184,8 +184,8 @@ struct Peer {
 /// One port condition. With `named` set, the port is resolved per destination pod.
 struct PortMatch {
   ProtoSet protos = ProtoSet::all();
-  PortRange range;       ///< ignored when `named` is set
-  std::string named;     ///< named port, resolved against the destination pod's container ports
+  PortRange range;    ///< ignored when `named` is set
+  std::string named;  ///< named port, resolved against the destination pod's container ports
   SourceLoc loc;
   [[nodiscard]] std::string str() const;
 };
@@ -218,10 +218,10 @@ struct Rule {
   PolicyId policy;
   Direction dir = Direction::Ingress;
   Action action = Action::Allow;
-  std::vector<Peer> peers;        ///< OR; empty matches no peer
-  std::vector<PortGroup> ports;   ///< OR; empty = every port and protocol
-  int index = 0;                  ///< position in its source list
-  std::string path;               ///< source path, e.g. "spec.ingress[0]"
+  std::vector<Peer> peers;       ///< OR; empty matches no peer
+  std::vector<PortGroup> ports;  ///< OR; empty = every port and protocol
+  int index = 0;                 ///< position in its source list
+  std::string path;              ///< source path, e.g. "spec.ingress[0]"
   SourceLoc loc;
 };
 
@@ -255,8 +255,8 @@ struct Policy {
 // The whole model
 
 struct ClusterConfig {
-  Cidr pod_cidr{Ipv4{(10u << 24) | (10u << 16)}, 16};     ///< 10.10.0.0/16
-  Cidr service_cidr{Ipv4{(10u << 24) | (96u << 16)}, 12};  ///< 10.96.0.0/12
+  Cidr pod_cidr{Ipv4{(10u << 24) | (10u << 16)}, 16};                  ///< 10.10.0.0/16
+  Cidr service_cidr{Ipv4{(10u << 24) | (96u << 16)}, 12};              ///< 10.96.0.0/12
   Cidr node_cidr{Ipv4{(192u << 24) | (168u << 16) | (65u << 8)}, 24};  ///< 192.168.65.0/24
   std::vector<Ipv4> apiserver_ips;
   /// Ingress from the pod's own node (kubelet probes) is always allowed (Kubernetes docs;

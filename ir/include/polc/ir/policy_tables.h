@@ -37,7 +37,7 @@ struct Context {
   uint32_t id = 0;
   std::vector<EndpointId> endpoints;  ///< sorted; possibly on several nodes
   NodeId node;                        ///< the node of the first endpoint
-  std::vector<PolicyId> policies;  ///< the policies selecting them
+  std::vector<PolicyId> policies;     ///< the policies selecting them
   std::array<bool, 2> isolated{false, false};
 };
 
@@ -50,7 +50,9 @@ enum class Outcome : uint8_t {
   Deny,          ///< a deny rule (`rules`) matches; beats every allow
 };
 [[nodiscard]] const char* outcome_name(Outcome o);
-[[nodiscard]] inline bool outcome_allows_l4(Outcome o) { return o != Outcome::DefaultDeny && o != Outcome::Deny; }
+[[nodiscard]] inline bool outcome_allows_l4(Outcome o) {
+  return o != Outcome::DefaultDeny && o != Outcome::Deny;
+}
 
 /// Protocol buckets of a port function.
 enum class ProtoBucket : uint8_t { Tcp = 0, Udp = 1, Sctp = 2, Icmp = 3, Other = 4 };
@@ -99,7 +101,8 @@ struct PolicyTables {
   [[nodiscard]] uint32_t function_id(uint32_t ctx, Direction d, uint32_t cls) const {
     size_t cd = static_cast<size_t>(ctx) * 2 + static_cast<size_t>(d);
     size_t n = node_count();
-    if (cls >= first_node_class_ && cls < first_node_class_ + n) return node_functions_[cd * n + (cls - first_node_class_)];
+    if (cls >= first_node_class_ && cls < first_node_class_ + n)
+      return node_functions_[cd * n + (cls - first_node_class_)];
     return rows_[row_of_[cd]][cls];
   }
   /// Two contexts with equal signatures have identical function ids everywhere.
