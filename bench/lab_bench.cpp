@@ -2,8 +2,10 @@
 // through the node's namespace), side by side in one run, each configuration in its own lab
 // (all up at once, so nothing one leaves in a namespace touches another):
 //   - no policy;
-//   - a pass-everything tc program on both hooks of every pod interface (the floor of any tc
-//     datapath), and polc's dispatchers alone (generation word "open"): polc's fixed cost, split;
+//   - a pass-everything tc program on both hooks of every pod interface, attached the way
+//     polnode attaches (tcx links where the kernel has them, else clsact filters): the floor of
+//     any tc datapath; and polc's dispatchers alone (generation word "open"): polc's fixed
+//     cost, split;
 //   - polc enforcing a generated policy set of 10, 1,000 and 10,000 rules (`polc compile` +
 //     `polnode apply`);
 //   - the same rules as linear iptables chains, with iptables-legacy and with iptables-nft, in
@@ -491,7 +493,13 @@ class Lab {
     if (!prog) return prog.error().message;
     for (const auto& p : state->pods)
       for (const auto& l : *links)
-        if (l.name == p.host_if) {
+        if (l.name == p.host_if && TcxLink::supported()) {  // the hook polnode uses
+          for (TcDirection d : {TcDirection::Ingress, TcDirection::Egress}) {
+            auto a = TcxLink::attach(ns("node"), l.ifindex, d, prog->get());
+            if (!a) return a.error().message;
+            links_.push_back(std::move(*a));
+          }
+        } else if (l.name == p.host_if) {
           auto q = Qdisc::create_clsact(ns("node"), l.ifindex);
           if (!q) return q.error().message;
           qdiscs_.push_back(std::move(*q));
@@ -501,7 +509,7 @@ class Lab {
             filters_.push_back(std::move(*a));
           }
         }
-    if (filters_.size() != 2 * state->pods.size()) return "not every pod interface was found";
+    if (filters_.size() + links_.size() != 2 * state->pods.size()) return "not every pod interface was found";
     pass_prog_ = std::move(*prog);
     return {};
   }
@@ -514,6 +522,7 @@ class Lab {
   std::unique_ptr<Child> iperf3_;
   std::vector<Qdisc> qdiscs_;  // destroyed after the filters on them
   std::vector<TcAttachment> filters_;
+  std::vector<TcxLink> links_;
   Fd pass_prog_;
 };
 

@@ -37,7 +37,6 @@ static long (*polc_lb_l3_csum_replace)(struct __sk_buff* skb, polc_u32 offset, p
                                        polc_u64 size) = (void*)10;
 static long (*polc_lb_l4_csum_replace)(struct __sk_buff* skb, polc_u32 offset, polc_u64 from, polc_u64 to,
                                        polc_u64 flags) = (void*)11;
-static long (*polc_lb_load_bytes)(const struct __sk_buff* skb, polc_u32 offset, void* to, polc_u32 len) = (void*)26;
 static long (*polc_lb_redirect_neigh)(polc_u32 ifindex, void* params, int plen, polc_u64 flags) = (void*)152;
 
 #define POLC_LB_F_PSEUDO_HDR (1ull << 4)     /* BPF_F_PSEUDO_HDR */
@@ -98,32 +97,37 @@ struct polc_lb_pkt {
   polc_u8 pad[2];
 };
 
-/* 1 when the frame is an unfragmented IPv4 TCP or UDP packet (filled into *p), else 0. */
-static __polc_inline int polc_lb_parse(const struct __sk_buff* skb, struct polc_lb_pkt* p) {
-  polc_u16 eth_proto = 0;
-  if (polc_lb_load_bytes(skb, 12, &eth_proto, 2) < 0 || polc_ntohs(eth_proto) != POLC_ETH_P_IP) return 0;
-  struct polc_lb_iphdr ip;
-  if (polc_lb_load_bytes(skb, POLC_ETH_HLEN, &ip, sizeof ip) < 0) return 0;
-  if ((ip.ver_ihl >> 4) != 4 || (ip.ver_ihl & 0x0f) < 5) return 0;
-  if (polc_ntohs(ip.frag) & 0x3fff) return 0; /* a fragment: not translated */
-  if (ip.proto != POLC_IPPROTO_TCP && ip.proto != POLC_IPPROTO_UDP) return 0;
-  p->l4_off = POLC_ETH_HLEN + (polc_u32)(ip.ver_ihl & 0x0f) * 4;
-  polc_u16 ports[2];
-  if (polc_lb_load_bytes(skb, p->l4_off, ports, sizeof ports) < 0) return 0;
-  p->tcp_flags = 0;
-  if (ip.proto == POLC_IPPROTO_TCP) {
-    polc_u8 flags;
-    if (polc_lb_load_bytes(skb, p->l4_off + 13, &flags, 1) < 0) return 0;
-    p->tcp_flags = flags;
-    p->csum_off = p->l4_off + 16;
-  } else {
-    p->csum_off = p->l4_off + 6;
+/* 1 when the frame is an unfragmented IPv4 TCP or UDP packet (filled into *p), else 0. Reads
+ * the headers in place (pulled into the linear area first when they are not). */
+static __polc_inline int polc_lb_parse(struct __sk_buff* skb, struct polc_lb_pkt* p) {
+  polc_ensure_linear(skb, POLC_ETH_HLEN + 20);
+  const polc_u8* data = (const polc_u8*)(long)skb->data;
+  const polc_u8* end = (const polc_u8*)(long)skb->data_end;
+  if (data + POLC_ETH_HLEN + 20 > end) return 0;
+  if (polc_ntohs(*(const polc_u16*)(data + 12)) != POLC_ETH_P_IP) return 0;
+  const struct polc_lb_iphdr* ip = (const struct polc_lb_iphdr*)(data + POLC_ETH_HLEN);
+  if ((ip->ver_ihl >> 4) != 4 || (ip->ver_ihl & 0x0f) < 5) return 0;
+  if (polc_ntohs(ip->frag) & 0x3fff) return 0; /* a fragment: not translated */
+  polc_u8 proto = ip->proto;
+  if (proto != POLC_IPPROTO_TCP && proto != POLC_IPPROTO_UDP) return 0;
+  polc_u32 l4_off = POLC_ETH_HLEN + (polc_u32)(ip->ver_ihl & 0x0f) * 4;
+  polc_u32 need = l4_off + (proto == POLC_IPPROTO_TCP ? 14 : 8);
+  polc_be32 saddr = ip->saddr, daddr = ip->daddr;
+  if ((polc_u64)data + need > (polc_u64)end) {
+    polc_ensure_linear(skb, need);
+    data = (const polc_u8*)(long)skb->data;
+    end = (const polc_u8*)(long)skb->data_end;
   }
-  p->saddr = ip.saddr;
-  p->daddr = ip.daddr;
-  p->sport = polc_ntohs(ports[0]);
-  p->dport = polc_ntohs(ports[1]);
-  p->proto = ip.proto;
+  const polc_u8* l4 = data + l4_off;
+  if (l4 + (proto == POLC_IPPROTO_TCP ? 14 : 8) > end) return 0;
+  p->l4_off = l4_off;
+  p->tcp_flags = proto == POLC_IPPROTO_TCP ? l4[13] : 0;
+  p->csum_off = l4_off + (proto == POLC_IPPROTO_TCP ? 16 : 6);
+  p->saddr = saddr;
+  p->daddr = daddr;
+  p->sport = polc_ntohs(*(const polc_u16*)l4);
+  p->dport = polc_ntohs(*(const polc_u16*)(l4 + 2));
+  p->proto = proto;
   return 1;
 }
 
@@ -236,16 +240,16 @@ static __polc_inline void polc_lb_remember(const struct polc_lb_key* fkey, const
 /* ---- the hooks ---------------------------------------------------------------------------- */
 
 /* polc_from_pod, before the policy: translate a packet to a service address. Packets to a
- * service without backends, and every other packet, are left as they are. */
-static __polc_inline void polc_lb_from_pod(struct __sk_buff* skb) {
+ * service without backends, and every other packet, are left as they are. 1 when translated. */
+static __polc_inline int polc_lb_from_pod(struct __sk_buff* skb) {
   struct polc_lb_pkt p = {};
-  if (!polc_lb_parse(skb, &p)) return;
+  if (!polc_lb_parse(skb, &p)) return 0;
   struct polc_svc_key sk = {.addr = p.daddr, .port = p.dport, .proto = p.proto};
   const struct polc_svc* svc = bpf_map_lookup_elem(&polc_services, &sk);
-  if (!svc) return;
+  if (!svc) return 0;
   polc_u32 zero = 0;
   const struct polc_config* cfg = bpf_map_lookup_elem(&polc_config, &zero);
-  polc_u64 now = bpf_ktime_get_ns();
+  polc_u64 now = bpf_ktime_get_coarse_ns();
   struct polc_lb_key fkey = {.saddr = p.saddr,
                              .daddr = p.daddr,
                              .sport = p.sport,
@@ -255,14 +259,15 @@ static __polc_inline void polc_lb_from_pod(struct __sk_buff* skb) {
   struct polc_lb_entry e;
   polc_u16 backend_flags = 0;
   int chosen = polc_lb_select(cfg, &fkey, svc, &p, now, &e, &backend_flags);
-  if (chosen < 0) return;
+  if (chosen < 0) return 0;
   if (chosen > 0) polc_lb_remember(&fkey, &e, &p);
-  polc_lb_rewrite(skb, &p, 1, e.addr, e.port);
+  return polc_lb_rewrite(skb, &p, 1, e.addr, e.port) == 0;
 }
 
 /* polc_to_pod, after the policy allowed the packet: a reply from a backend gets the service
- * address and port back as its source, so the client's socket recognizes it. */
-static __polc_inline void polc_lb_to_pod(struct __sk_buff* skb) {
+ * address and port back as its source, so the client's socket recognizes it. mark_ct: the
+ * connection's conntrack entry (just made) learns that it goes through a service. */
+static __polc_inline void polc_lb_to_pod(struct __sk_buff* skb, int mark_ct) {
   struct polc_lb_pkt p = {};
   if (!polc_lb_parse(skb, &p)) return;
   struct polc_lb_key rkey = {.saddr = p.saddr,
@@ -275,10 +280,13 @@ static __polc_inline void polc_lb_to_pod(struct __sk_buff* skb) {
   if (!e || (e->flags & POLC_LB_NODE_PORT)) return;
   polc_u32 zero = 0;
   const struct polc_config* cfg = bpf_map_lookup_elem(&polc_config, &zero);
-  polc_u64 now = bpf_ktime_get_ns();
+  polc_u64 now = bpf_ktime_get_coarse_ns();
   if (!polc_lb_alive(e, now)) return;
   polc_lb_touch(e, cfg, &p, now);
-  polc_lb_rewrite(skb, &p, 0, e->addr, e->port);
+  if (polc_lb_rewrite(skb, &p, 0, e->addr, e->port) != 0 || !mark_ct) return;
+  struct polc_ct_key key = polc_ct_key_of(p.saddr, p.daddr, p.sport, p.dport, p.proto, POLC_DIR_INGRESS);
+  struct polc_ct_entry* ct = bpf_map_lookup_elem(&polc_ct, &key);
+  if (ct) ct->flags |= POLC_CT_SERVICE;
 }
 
 /* tc ingress of the node's underlay interface: NodePort connections arriving from other nodes,
@@ -289,7 +297,7 @@ SEC("tc") int polc_from_underlay(struct __sk_buff* skb) {
   if (!polc_lb_parse(skb, &p)) return TC_ACT_OK;
   polc_u32 zero = 0;
   const struct polc_config* cfg = bpf_map_lookup_elem(&polc_config, &zero);
-  polc_u64 now = bpf_ktime_get_ns();
+  polc_u64 now = bpf_ktime_get_coarse_ns();
 
   /* A reply from a remote backend to this node's address: back to the client, from the nodePort.
    * Its source is now this node's own address, which the routing input path rejects as martian:
@@ -368,7 +376,7 @@ SEC("tc") int polc_to_underlay(struct __sk_buff* skb) {
   if (!e || (e->flags & (POLC_LB_NODE_PORT | POLC_LB_SNAT)) != POLC_LB_NODE_PORT) return TC_ACT_OK;
   polc_u32 zero = 0;
   const struct polc_config* cfg = bpf_map_lookup_elem(&polc_config, &zero);
-  polc_u64 now = bpf_ktime_get_ns();
+  polc_u64 now = bpf_ktime_get_coarse_ns();
   if (!polc_lb_alive(e, now)) return TC_ACT_OK;
   polc_lb_touch(e, cfg, &p, now);
   if (polc_lb_rewrite(skb, &p, 0, e->addr, e->port) < 0) return TC_ACT_SHOT;

@@ -50,6 +50,9 @@ static void* (*bpf_map_lookup_elem)(void* map, const void* key) = (void*)1;
 static long (*bpf_map_update_elem)(void* map, const void* key, const void* value, polc_u64 flags) = (void*)2;
 static long (*bpf_map_delete_elem)(void* map, const void* key) = (void*)3;
 static polc_u64 (*bpf_ktime_get_ns)(void) = (void*)5;
+/* CLOCK_MONOTONIC at the last tick: what conntrack lifetimes (seconds) need, without reading
+ * the clock source on every packet. */
+static polc_u64 (*bpf_ktime_get_coarse_ns)(void) = (void*)160;
 static long (*bpf_skb_pull_data)(struct __sk_buff* skb, polc_u32 len) = (void*)39;
 static void* (*bpf_ringbuf_reserve)(void* ringbuf, polc_u64 size, polc_u64 flags) = (void*)131;
 static void (*bpf_ringbuf_submit)(void* data, polc_u64 flags) = (void*)132;

@@ -192,11 +192,18 @@ void polc_abi_types(struct polc_event* event) {}
 #define POLC_TCP_RST 0x04
 #define POLC_TCP_ACK 0x10
 #define POLC_NS 1000000000ull
-/* Headers the datapath reads: Ethernet, IPv4 with options, and for ICMP errors 8 bytes of ICMP,
- * the embedded IPv4 header with options and 8 bytes of its L4 header. */
-#define POLC_PULL_LEN (POLC_ETH_HLEN + 60 + 8 + 60 + 8)
 /* parse result "go on"; every other result is a polc_reason */
 #define POLC_PARSE_OK 0xff
+
+/* The addresses, ports (conntrack ports, see polc_ct_key) and protocol of a packet. */
+struct polc_tuple {
+  polc_be32 saddr;
+  polc_be32 daddr;
+  polc_u16 sport;
+  polc_u16 dport;
+  polc_u8 proto;
+  polc_u8 pad[3];
+};
 
 struct polc_packet {
   polc_be32 saddr;
@@ -213,7 +220,7 @@ struct polc_packet {
   polc_u8 has_inner;      /* an ICMP error carrying the tuple of the packet it is about */
   polc_u8 pad[2];
   polc_u32 len;
-  struct polc_ct_key inner; /* dir unset */
+  struct polc_tuple inner;
 };
 
 static __polc_inline polc_u8 polc_bucket_of(polc_u8 proto) {
@@ -267,14 +274,20 @@ static __polc_inline void polc_inner_ports(polc_u8 proto, const polc_u8* l4, pol
   }
 }
 
+/* Makes the first `need` bytes of the frame readable in place. Pulls them into the linear area
+ * only when they are not there already: the payload of a TCP segment usually sits in page
+ * fragments, and pulling it would copy a cloned skb (every TCP transmit) for nothing. */
+static __polc_inline void polc_ensure_linear(struct __sk_buff* skb, polc_u32 need) {
+  if ((polc_u64)skb->data + need > (polc_u64)skb->data_end && need <= skb->len) bpf_skb_pull_data(skb, need);
+}
+
 /* Fills *p from the packet; returns POLC_PARSE_OK or the polc_reason to drop (or pass, for
  * POLC_REASON_NOT_IP) it for. A global function: verified once, its many header cases do not
  * multiply the handler's paths. */
 __polc_noinline int polc_parse(struct __sk_buff* skb, struct polc_packet* p) {
   if (!p) return POLC_REASON_MALFORMED;
   if (skb->vlan_present) return POLC_REASON_VLAN;
-  polc_u32 want = skb->len < POLC_PULL_LEN ? skb->len : POLC_PULL_LEN;
-  if ((polc_u64)skb->data + want > (polc_u64)skb->data_end) bpf_skb_pull_data(skb, want);
+  polc_ensure_linear(skb, POLC_ETH_HLEN + 20);
   const polc_u8* data = (const polc_u8*)(long)skb->data;
   const polc_u8* end = (const polc_u8*)(long)skb->data_end;
   if (data + POLC_ETH_HLEN > end) return POLC_REASON_MALFORMED;
@@ -288,6 +301,18 @@ __polc_noinline int polc_parse(struct __sk_buff* skb, struct polc_packet* p) {
   if ((ip[0] >> 4) != 4) return POLC_REASON_MALFORMED;
   polc_u32 ihl = (polc_u32)(ip[0] & 0x0f) * 4;
   if (ihl < 20) return POLC_REASON_MALFORMED;
+  /* The L4 header this protocol needs (ICMP errors: with the packet they are about). */
+  polc_u8 proto = ip[9];
+  polc_u32 l4_need = proto == POLC_IPPROTO_TCP ? 14 : 8;
+  if (proto == POLC_IPPROTO_ICMP) l4_need = 8 + 60 + 8;
+  polc_u32 need = POLC_ETH_HLEN + ihl + l4_need;
+  if ((polc_u64)data + need > (polc_u64)end) {
+    polc_ensure_linear(skb, need < skb->len ? need : skb->len);
+    data = (const polc_u8*)(long)skb->data;
+    end = (const polc_u8*)(long)skb->data_end;
+    ip = data + POLC_ETH_HLEN;
+    if (ip + 20 > end) return POLC_REASON_MALFORMED;
+  }
   const polc_u8* l4 = ip + ihl;
   if (l4 > end) return POLC_REASON_MALFORMED;
   /* The datagram's own length bounds the L4 header (short frames carry Ethernet padding). */
@@ -442,6 +467,24 @@ static __polc_inline int polc_ct_alive(const struct polc_ct_entry* ct, polc_u64 
 #include "l7_http.h"
 #endif
 
+/* The conntrack key of a packet (s -> d) seen by the program of direction dir. */
+static __polc_inline struct polc_ct_key polc_ct_key_of(polc_be32 saddr, polc_be32 daddr, polc_u16 sport, polc_u16 dport,
+                                                       polc_u8 proto, polc_u32 dir) {
+  struct polc_ct_key k = {.proto = proto};
+  if (dir == POLC_DIR_EGRESS) {
+    k.local_addr = saddr;
+    k.remote_addr = daddr;
+    k.local_port = sport;
+    k.remote_port = dport;
+  } else {
+    k.local_addr = daddr;
+    k.remote_addr = saddr;
+    k.local_port = dport;
+    k.remote_port = sport;
+  }
+  return k;
+}
+
 /* ---- the handler ------------------------------------------------------------------------- */
 
 struct polc_decision {
@@ -491,7 +534,12 @@ static __polc_inline int polc_finish(struct __sk_buff* skb, const struct polc_co
   return d->dropped ? TC_ACT_SHOT : TC_ACT_OK;
 }
 
-static __polc_inline int polc_handle(struct __sk_buff* skb, const polc_u32 dir) {
+/* The verdict on one packet at one hook. translated: from-pod's load balancer sent it to a
+ * service backend. *ct_flags: the polc_ct_flags of the connection's entry, or POLC_CT_UNKNOWN
+ * when no entry decided (no conntrack, or a packet the entry was not consulted for). */
+#define POLC_CT_UNKNOWN 0xff
+static __polc_inline int polc_handle(struct __sk_buff* skb, const polc_u32 dir, int translated, polc_u8* ct_flags) {
+  *ct_flags = POLC_CT_UNKNOWN;
   struct polc_packet p = {};
   struct polc_decision d = {.context = POLC_NONE, .peer_class = POLC_NONE};
   d.v.rule = POLC_NONE;
@@ -542,43 +590,37 @@ static __polc_inline int polc_handle(struct __sk_buff* skb, const polc_u32 dir) 
 
   polc_u32 ifindex = skb->ifindex;
   int track = !(cfg->flags & POLC_CFG_NO_CONNTRACK);
-  polc_u64 now = track ? bpf_ktime_get_ns() : 0;
-  struct polc_ct_key fwd = {
-      .saddr = p.saddr, .daddr = p.daddr, .sport = p.sport, .dport = p.dport, .proto = p.proto, .dir = (polc_u8)dir};
-  struct polc_ct_key rev = {.saddr = p.daddr,
-                            .daddr = p.saddr,
-                            .sport = p.dport,
-                            .dport = p.sport,
-                            .proto = p.proto,
-                            .dir = (polc_u8)(dir ^ 1)};
+  polc_u64 now = track ? bpf_ktime_get_coarse_ns() : 0;
+  struct polc_ct_key key = polc_ct_key_of(p.saddr, p.daddr, p.sport, p.dport, p.proto, dir);
+  polc_u8 opened_here = dir == POLC_DIR_INGRESS ? POLC_CT_OPENED_BY_INGRESS : 0;
   struct polc_ct_entry* stale_fwd = 0;
   struct polc_ct_entry* stale_rev = 0;
   if (track) {
-    struct polc_ct_entry* ct = bpf_map_lookup_elem(&polc_ct, &fwd);
+    struct polc_ct_entry* ct = bpf_map_lookup_elem(&polc_ct, &key);
     if (polc_ct_alive(ct, now, ifindex)) {
-      int resyn = (p.tcp_flags & (POLC_TCP_SYN | POLC_TCP_ACK)) == POLC_TCP_SYN && (ct->flags & POLC_CT_CLOSING);
-      if (ct->epoch == cfg->epoch && !resyn) {
-        polc_ct_touch(ct, cfg, &p, now, 0);
-        d.reason = POLC_REASON_CT_ESTABLISHED;
-        d.v.outcome = ct->outcome;
-        d.v.rule_set = ct->rule_set;
-        d.v.rule = ct->rule;
-        d.v.l7_set = ct->l7_set;
-        d.count_rules = 1;
+      if ((ct->flags & POLC_CT_OPENED_BY_INGRESS) == opened_here) {
+        /* the direction that opened the connection */
+        int resyn = (p.tcp_flags & (POLC_TCP_SYN | POLC_TCP_ACK)) == POLC_TCP_SYN && (ct->flags & POLC_CT_CLOSING);
+        if (ct->epoch == cfg->epoch && !resyn) {
+          polc_ct_touch(ct, cfg, &p, now, 0);
+          d.reason = POLC_REASON_CT_ESTABLISHED;
+          d.v.outcome = ct->outcome;
+          d.v.rule_set = ct->rule_set;
+          d.v.rule = ct->rule;
+          d.v.l7_set = ct->l7_set;
+          d.count_rules = 1;
+          *ct_flags = ct->flags;
 #ifdef POLC_FEATURE_L7
-        if (ct->l7_set && p.proto == POLC_IPPROTO_TCP && polc_l7_enforce(skb, ct, dir) != 0) {
-          d.reason = POLC_REASON_L7_DENIED;
-          d.dropped = 1;
-          goto out;
-        }
+          if (ct->l7_set && p.proto == POLC_IPPROTO_TCP && polc_l7_enforce(skb, ct, dir) != 0) {
+            d.reason = POLC_REASON_L7_DENIED;
+            d.dropped = 1;
+            goto out;
+          }
 #endif
-        goto record_fragment;
-      }
-      stale_fwd = ct;
-    }
-    ct = bpf_map_lookup_elem(&polc_ct, &rev);
-    if (polc_ct_alive(ct, now, ifindex)) {
-      if (ct->epoch == cfg->epoch) {
+          goto record_fragment;
+        }
+        stale_fwd = ct;
+      } else if (ct->epoch == cfg->epoch) {
         polc_ct_touch(ct, cfg, &p, now, 1);
         d.reason = POLC_REASON_CT_REPLY;
         d.v.outcome = ct->outcome;
@@ -586,31 +628,25 @@ static __polc_inline int polc_handle(struct __sk_buff* skb, const polc_u32 dir) 
         d.v.rule = ct->rule;
         d.v.l7_set = ct->l7_set;
         d.count_rules = 1;
+        *ct_flags = ct->flags;
         goto record_fragment;
+      } else {
+        stale_rev = ct;
       }
-      stale_rev = ct;
     }
     if (p.has_inner) {
-      /* The embedded packet crossed the other program of this pod: it was a packet of a
-       * connection judged there, or a reply of one judged here. */
-      struct polc_ct_key rel = p.inner;
-      rel.dir = (polc_u8)(dir ^ 1);
+      /* The embedded packet went the other way through this pod's programs: it belongs to a
+       * connection of this pod, opened in either direction. */
+      struct polc_ct_key rel =
+          polc_ct_key_of(p.inner.saddr, p.inner.daddr, p.inner.sport, p.inner.dport, p.inner.proto, dir ^ 1);
       ct = bpf_map_lookup_elem(&polc_ct, &rel);
-      if (!polc_ct_alive(ct, now, ifindex) || ct->epoch != cfg->epoch) {
-        struct polc_ct_key rel2 = {.saddr = p.inner.daddr,
-                                   .daddr = p.inner.saddr,
-                                   .sport = p.inner.dport,
-                                   .dport = p.inner.sport,
-                                   .proto = p.inner.proto,
-                                   .dir = (polc_u8)dir};
-        ct = bpf_map_lookup_elem(&polc_ct, &rel2);
-      }
       if (polc_ct_alive(ct, now, ifindex) && ct->epoch == cfg->epoch) {
         d.reason = POLC_REASON_CT_RELATED;
         d.v.outcome = ct->outcome;
         d.v.rule_set = ct->rule_set;
         d.v.rule = ct->rule;
         d.count_rules = 1;
+        *ct_flags = ct->flags;
         goto out;
       }
     }
@@ -661,12 +697,13 @@ static __polc_inline int polc_handle(struct __sk_buff* skb, const polc_u32 dir) 
       stale_rev->outcome = again.outcome;
       stale_rev->l7_set = again.l7_set;
       polc_ct_touch(stale_rev, cfg, &p, now, 1);
+      *ct_flags = stale_rev->flags;
       d.v = again;
       d.reason = POLC_REASON_CT_REPLY;
       d.count_rules = 1;
       goto record_fragment;
     }
-    bpf_map_delete_elem(&polc_ct, &rev);
+    bpf_map_delete_elem(&polc_ct, &key);
     polc_count(&polc_stats, POLC_REASON_CT_REVOKED, 0);
   }
 
@@ -681,7 +718,7 @@ static __polc_inline int polc_handle(struct __sk_buff* skb, const polc_u32 dir) 
   d.count_rules = 1;
   if (!polc_outcome_allows(d.v.outcome)) {
     if (stale_fwd) {
-      bpf_map_delete_elem(&polc_ct, &fwd);
+      bpf_map_delete_elem(&polc_ct, &key);
       polc_count(&polc_stats, POLC_REASON_CT_REVOKED, 0);
     }
     d.dropped = 1;
@@ -692,7 +729,8 @@ static __polc_inline int polc_handle(struct __sk_buff* skb, const polc_u32 dir) 
 allowed:
   if (track) {
     struct polc_ct_entry e = {};
-    if (p.proto == POLC_IPPROTO_TCP && (p.tcp_flags & (POLC_TCP_FIN | POLC_TCP_RST))) e.flags = POLC_CT_CLOSING;
+    e.flags = opened_here | (translated ? POLC_CT_SERVICE : 0);
+    if (p.proto == POLC_IPPROTO_TCP && (p.tcp_flags & (POLC_TCP_FIN | POLC_TCP_RST))) e.flags |= POLC_CT_CLOSING;
     e.expires_ns = now + polc_ct_lifetime(cfg, p.proto, e.flags);
     e.epoch = cfg->epoch;
     e.rule_set = d.v.rule_set;
@@ -704,10 +742,10 @@ allowed:
 #ifdef POLC_FEATURE_L7
     if (stale_fwd && stale_fwd->l7_set && e.l7_set) e.l7_state = stale_fwd->l7_state; /* request boundaries */
 #endif
-    bpf_map_update_elem(&polc_ct, &fwd, &e, BPF_ANY);
+    bpf_map_update_elem(&polc_ct, &key, &e, BPF_ANY);
 #ifdef POLC_FEATURE_L7
     if (e.l7_set && p.proto == POLC_IPPROTO_TCP) {
-      struct polc_ct_entry* nct = bpf_map_lookup_elem(&polc_ct, &fwd);
+      struct polc_ct_entry* nct = bpf_map_lookup_elem(&polc_ct, &key);
       if (nct && polc_l7_enforce(skb, nct, dir) != 0) {
         d.reason = POLC_REASON_L7_DENIED;
         d.dropped = 1;
@@ -733,14 +771,19 @@ out:
 /* tc ingress of the pod's host-side veth: what the pod sends (its egress policy). A packet to a
  * service is first translated to its backend, so the policy judges the backend pod. */
 SEC("tc") int polc_from_pod(struct __sk_buff* skb) {
-  polc_lb_from_pod(skb);
-  return polc_handle(skb, POLC_DIR_EGRESS);
+  polc_u8 ct_flags;
+  int translated = polc_lb_from_pod(skb);
+  return polc_handle(skb, POLC_DIR_EGRESS, translated, &ct_flags);
 }
 
 /* tc egress of the pod's host-side veth: what the pod receives (its ingress policy). Allowed
  * replies from a service backend get the service address back (reverse NAT). */
 SEC("tc") int polc_to_pod(struct __sk_buff* skb) {
-  int verdict = polc_handle(skb, POLC_DIR_INGRESS);
-  if (verdict == TC_ACT_OK) polc_lb_to_pod(skb);
+  polc_u8 ct_flags;
+  int verdict = polc_handle(skb, POLC_DIR_INGRESS, 0, &ct_flags);
+  /* An established connection says whether it went through a service; any other packet asks
+   * the load balancer, and marks its new entry when it did. */
+  if (verdict == TC_ACT_OK && (ct_flags == POLC_CT_UNKNOWN || (ct_flags & POLC_CT_SERVICE)))
+    polc_lb_to_pod(skb, ct_flags == POLC_CT_UNKNOWN);
   return verdict;
 }

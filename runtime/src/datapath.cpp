@@ -52,6 +52,13 @@ const std::set<std::string> kSharedMaps = {"polc_ct",     "polc_frags", "polc_st
 constexpr uint32_t kFilterHandle = TcAttachment::kDefaultHandle;
 constexpr uint32_t kFilterPriority = TcAttachment::kDefaultPriority;
 
+std::string node_pin_dir(const std::string& lab, const std::string& node);
+
+/// The pin of the tcx link of a pod interface's hook.
+std::string link_pin_path(const std::string& lab, const std::string& node, const std::string& host_if, bool to_pod) {
+  return node_pin_dir(lab, node) + "/links/" + host_if + (to_pod ? "_to" : "_from");  // bpffs names have no dots
+}
+
 std::string node_pin_dir(const std::string& lab, const std::string& node) {
   return datapath_pin_dir(lab) + "/" + node;
 }
@@ -126,10 +133,13 @@ Status pin(int fd, const std::string& path) {
   return {};
 }
 
-Result<Fd> create_map(bpf_map_type type, uint32_t key_size, uint32_t value_size, uint32_t max_entries,
-                      const char* name) {
+Result<Fd> create_map(bpf_map_type type, uint32_t key_size, uint32_t value_size, uint32_t max_entries, const char* name,
+                      uint32_t flags = 0) {
   libbpf_log_begin();
-  int fd = bpf_map_create(type, name, key_size, value_size, max_entries, nullptr);
+  bpf_map_create_opts opts{};
+  opts.sz = sizeof opts;
+  opts.map_flags = flags;
+  int fd = bpf_map_create(type, name, key_size, value_size, max_entries, &opts);
   if (fd < 0) return sys_error(std::string("creating map ") + name, -fd);
   return Fd(fd);
 }
@@ -302,13 +312,14 @@ struct NodeApply {
   bool slots_written = false;
   std::vector<TcAttachment> new_filters;
   std::vector<Qdisc> new_qdiscs;
+  std::vector<TcxLink> new_links;  // pinned; detached and unpinned again if apply fails
   size_t interfaces = 0;
 };
 
 /// The prog array and the dispatchers of a node: opened from their pins, or made and pinned.
 Status prepare_node(const std::string& lab, NodeApply& na, int gen_fd) {
   std::string dir = node_pin_dir(lab, na.node->node.name);
-  if (auto st = mkdir_p(dir); !st) return st;
+  if (auto st = mkdir_p(dir + "/links"); !st) return st;
   if (exists(dir + "/progs")) {
     auto fd = get_pinned(dir + "/progs");
     if (!fd) return fd.error();
@@ -569,7 +580,7 @@ Result<ApplyReport> datapath_apply(const LabState& lab, const std::string& out_d
   } else {
     rollback.first = true;
     if (auto st = mkdir_p(root); !st) return st.error();
-    auto fd = create_map(BPF_MAP_TYPE_ARRAY, 4, 4, 1, "pl_generation");
+    auto fd = create_map(BPF_MAP_TYPE_ARRAY, 4, 4, 1, "pl_generation", BPF_F_MMAPABLE);
     if (!fd) return fd.error();
     gen = std::move(*fd);
     uint32_t k = 0, v = dispatch::kOpen;
@@ -598,13 +609,41 @@ Result<ApplyReport> datapath_apply(const LabState& lab, const std::string& out_d
   }
 
   // Dispatchers on every pod interface (attaching changes nothing: they run the active generation).
+  // tcx links where the kernel has them (Linux 6.6), else clsact filters.
   ApplyReport rep;
+  const bool tcx = TcxLink::supported() && getenv("POLNODE_NO_TCX") == nullptr;
   for (auto& na : nodes) {
     uint32_t from_id = prog_id(na.dispatch_from.get()), to_id = prog_id(na.dispatch_to.get());
     for (const auto& p : lab.pods) {
       if (p.pod.node != na.node->node.name || p.host_if.empty()) continue;
       auto idx = link_index(na.ns, p.host_if);
       if (!idx) return idx.error();
+      if (tcx) {
+        // tcx links, pinned per interface and direction: an existing one is pointed at the
+        // dispatcher (atomically), a missing one (or one whose interface was recreated) is made.
+        for (bool to_pod : {false, true}) {
+          TcDirection dir = to_pod ? TcDirection::Egress : TcDirection::Ingress;
+          uint32_t want = to_pod ? to_id : from_id;
+          int want_fd = to_pod ? na.dispatch_to.get() : na.dispatch_from.get();
+          std::string path = link_pin_path(lab.name(), na.node->node.name, p.host_if, to_pod);
+          if (exists(path)) {
+            auto l = TcxLink::open_pinned(path);
+            if (l && l->attached()) {
+              if (l->prog_id() == want) continue;
+              if (auto st = l->update(want_fd); !st) return Error{p.pod.full_name() + ": " + st.error().message};
+              continue;
+            }
+            (void)::unlink(path.c_str());  // its interface went away
+          }
+          auto l = TcxLink::attach(na.ns, *idx, dir, want_fd);
+          if (!l) return Error{p.pod.full_name() + ": " + l.error().message};
+          if (auto st = l->pin(path); !st) return Error{p.pod.full_name() + ": " + st.error().message};
+          na.new_links.push_back(std::move(*l));
+          ++rep.attached_now;
+        }
+        ++na.interfaces;
+        continue;
+      }
       auto filters = list_tc_filters(na.ns, *idx);
       if (!filters) return filters.error();
       {
@@ -657,6 +696,7 @@ Result<ApplyReport> datapath_apply(const LabState& lab, const std::string& out_d
   for (auto& na : nodes) {
     for (auto& t : na.new_filters) t.release();
     for (auto& q : na.new_qdiscs) q.release();
+    for (auto& l : na.new_links) l.release();
     if (na.underlay_from.valid() && na.underlay_to.valid())
       if (auto st =
               services::attach_underlay(na.ns, na.node->underlay_if, na.underlay_from.get(), na.underlay_to.get());
@@ -706,6 +746,12 @@ Status datapath_detach(const LabState& lab) {
       if (p.pod.node != n.node.name || p.host_if.empty()) continue;
       auto idx = link_index(*ns, p.host_if);
       if (!idx) continue;
+      for (bool to_pod : {false, true}) {
+        std::string path = link_pin_path(lab.name(), n.node.name, p.host_if, to_pod);
+        if (!exists(path)) continue;
+        if (auto l = TcxLink::open_pinned(path)) note(l->detach());
+        if (::unlink(path.c_str()) != 0 && errno != ENOENT) note(sys_error("removing " + path, errno));
+      }
       auto filters = list_tc_filters(*ns, *idx);
       if (!filters) {
         note(filters.error());

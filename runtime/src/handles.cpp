@@ -23,6 +23,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstddef>
+#include <cstring>
 #include <thread>
 
 #include "libbpf_log.h"
@@ -799,6 +801,157 @@ Result<std::vector<TcFilterInfo>> list_tc_filters(const Netns& ns, int ifindex) 
       if (bpf && has_prog) out.push_back(std::move(f));
     }
   }
+  return out;
+}
+
+// ---- tcx links ------------------------------------------------------------------------------
+
+namespace {
+// From the kernel's UAPI (linux/bpf.h of 6.6); the build machine's headers may predate tcx.
+constexpr int kBpfTcxIngress = 46;
+constexpr int kBpfTcxEgress = 47;
+
+int tcx_attach_type(TcDirection dir) {
+  return dir == TcDirection::Ingress ? kBpfTcxIngress : kBpfTcxEgress;
+}
+
+std::string prog_name_of(uint32_t id) {
+  int fd = bpf_prog_get_fd_by_id(id);
+  if (fd < 0) return {};
+  Fd owned(fd);
+  bpf_prog_info info{};
+  uint32_t len = sizeof info;
+  if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) return {};
+  return info.name;
+}
+}  // namespace
+
+void TcxLink::drop() {
+  if (!owned_ || !fd_.valid()) return;
+  (void)bpf_link_detach(fd_.get());
+  if (!pin_.empty()) (void)::unlink(pin_.c_str());
+  owned_ = false;
+}
+
+TcxLink::~TcxLink() {
+  drop();
+}
+
+TcxLink& TcxLink::operator=(TcxLink&& o) noexcept {
+  if (this != &o) {
+    drop();
+    fd_ = std::move(o.fd_);
+    pin_ = std::move(o.pin_);
+    owned_ = o.owned_;
+    o.owned_ = false;
+  }
+  return *this;
+}
+
+bool TcxLink::supported() {
+  static const bool yes = [] {
+    uint32_t ids[1];
+    uint32_t count = 1;
+    // Loopback exists in every namespace; a kernel without tcx rejects the attach type.
+    int err = bpf_prog_query(1, static_cast<bpf_attach_type>(kBpfTcxIngress), 0, nullptr, ids, &count);
+    return err == 0 || errno == ENOSPC;
+  }();
+  return yes;
+}
+
+Result<TcxLink> TcxLink::attach(const Netns& ns, int ifindex, TcDirection dir, int prog_fd) {
+  auto guard = NetnsGuard::enter(ns);
+  if (!guard) return guard.error();
+  libbpf_log_begin();
+  int fd = bpf_link_create(prog_fd, ifindex, static_cast<bpf_attach_type>(tcx_attach_type(dir)), nullptr);
+  if (fd < 0)
+    return sys_error(
+        std::string("attaching a tcx link (") + tc_direction_name(dir) + ", ifindex " + std::to_string(ifindex) + ")",
+        -fd);
+  TcxLink l;
+  l.fd_ = Fd(fd);
+  l.owned_ = true;
+  return l;
+}
+
+Result<TcxLink> TcxLink::open_pinned(const std::string& path) {
+  int fd = bpf_obj_get(path.c_str());
+  if (fd < 0) return sys_error("opening the pinned link " + path, errno);
+  TcxLink l;
+  l.fd_ = Fd(fd);
+  return l;
+}
+
+namespace {
+bool link_info(int fd, bpf_link_info& info) {
+  info = {};
+  uint32_t len = sizeof info;
+  return bpf_obj_get_info_by_fd(fd, &info, &len) == 0;
+}
+}  // namespace
+
+bool TcxLink::attached() const {
+  bpf_link_info info;
+  // A tcx link whose interface went away reports ifindex 0 (the tcx member follows prog_id).
+  if (!link_info(fd_.get(), info)) return false;
+  uint32_t ifindex = 0;
+  std::memcpy(&ifindex, reinterpret_cast<const char*>(&info) + offsetof(bpf_link_info, raw_tracepoint), sizeof ifindex);
+  return ifindex != 0;
+}
+
+uint32_t TcxLink::prog_id() const {
+  bpf_link_info info;
+  return link_info(fd_.get(), info) ? info.prog_id : 0;
+}
+
+Status TcxLink::update(int prog_fd) {
+  if (bpf_link_update(fd_.get(), prog_fd, nullptr) != 0) return sys_error("updating a tcx link", errno);
+  return {};
+}
+
+Status TcxLink::pin(const std::string& path) {
+  if (bpf_obj_pin(fd_.get(), path.c_str()) != 0) return sys_error("pinning a tcx link at " + path, errno);
+  pin_ = path;
+  return {};
+}
+
+Status TcxLink::detach() {
+  if (!fd_.valid()) return {};
+  if (bpf_link_detach(fd_.get()) != 0 && errno != ENOLINK && errno != ENOENT && errno != EINVAL)
+    return sys_error("detaching a tcx link", errno);
+  owned_ = false;
+  return {};
+}
+
+Result<std::vector<uint32_t>> list_tcx_programs(const Netns& ns, int ifindex, TcDirection dir) {
+  auto guard = NetnsGuard::enter(ns);
+  if (!guard) return guard.error();
+  uint32_t ids[64];
+  uint32_t count = 64;
+  if (bpf_prog_query(ifindex, static_cast<bpf_attach_type>(tcx_attach_type(dir)), 0, nullptr, ids, &count) != 0) {
+    if (errno == EINVAL || errno == EOPNOTSUPP) return std::vector<uint32_t>{};  // no tcx
+    return sys_error("querying the tcx programs of ifindex " + std::to_string(ifindex), errno);
+  }
+  return std::vector<uint32_t>(ids, ids + std::min<uint32_t>(count, 64));
+}
+
+Result<std::vector<TcFilterInfo>> list_tc_programs(const Netns& ns, int ifindex) {
+  std::vector<TcFilterInfo> out;
+  for (TcDirection d : {TcDirection::Ingress, TcDirection::Egress}) {
+    auto ids = list_tcx_programs(ns, ifindex, d);
+    if (!ids) return ids.error();
+    for (uint32_t id : *ids) {
+      TcFilterInfo f;
+      f.dir = d;
+      f.prog_id = id;
+      f.prog_name = prog_name_of(id);
+      f.tcx = true;
+      out.push_back(std::move(f));
+    }
+  }
+  auto filters = list_tc_filters(ns, ifindex);
+  if (!filters) return filters.error();
+  for (auto& f : *filters) out.push_back(std::move(f));
   return out;
 }
 

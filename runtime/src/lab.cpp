@@ -464,7 +464,7 @@ LabLiveStatus lab_live_status(const LabState& s) {
       if (auto idx = link_index(it->second, p.host_if)) {
         lp.host_if_ok = true;
         lp.host_ifindex = *idx;
-        if (auto f = list_tc_filters(it->second, *idx)) lp.programs = std::move(*f);
+        if (auto f = list_tc_programs(it->second, *idx)) lp.programs = std::move(*f);
       }
     }
     out.pods.push_back(std::move(lp));

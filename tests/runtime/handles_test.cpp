@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <optional>
 #include <type_traits>
 
 #include "polc/runtime/probe.h"
@@ -274,6 +275,79 @@ TEST_F(Handles, TcAttachmentDropsReplacesAndDetaches) {
   ASSERT_TRUE(filters) << filters.error().message;
   EXPECT_TRUE(filters->empty());
   auto bad = Qdisc::create_clsact(p.a, 99999);
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("99999"), std::string::npos) << bad.error().message;
+}
+
+TEST_F(Handles, TcxLinkDropsUpdatesPinsAndDetaches) {
+  ASSERT_TRUE(TcxLink::supported()) << "this kernel (6.6+) has tcx";
+  Pair p = make_pair();
+  auto server = ProbeServer::start({{7000}, {}, {}, ""}, &p.b);
+  ASSERT_TRUE(server);
+  auto drop = load_tc_verdict_program(false, "pl_test_drop");
+  ASSERT_TRUE(drop) << drop.error().message;
+  auto pass = load_tc_verdict_program(true, "pl_test_pass");
+  ASSERT_TRUE(pass) << pass.error().message;
+  ProbeOptions o;
+  o.netns = &p.a;
+  o.timeout_ms = 300;
+  const std::string pin = "/sys/fs/bpf/pl_test_tcx_" + std::to_string(::getpid());
+  {
+    auto l = TcxLink::attach(p.a, p.veth.ifindex(), TcDirection::Egress, drop->get());
+    ASSERT_TRUE(l) << l.error().message;
+    EXPECT_TRUE(l->attached());
+    auto listed = list_tc_programs(p.a, p.veth.ifindex());
+    ASSERT_TRUE(listed) << listed.error().message;
+    ASSERT_EQ(listed->size(), 1u);
+    EXPECT_TRUE(listed->front().tcx);
+    EXPECT_EQ(listed->front().dir, TcDirection::Egress);
+    EXPECT_EQ(listed->front().prog_id, l->prog_id());
+    EXPECT_EQ(listed->front().prog_name, "pl_test_drop");
+    EXPECT_EQ(tcp_connect({ip("10.200.0.2"), 7000}, o).outcome, ProbeOutcome::Timeout);
+    ASSERT_TRUE(l->update(pass->get()).ok());
+    EXPECT_TRUE(tcp_connect({ip("10.200.0.2"), 7000}, o).ok());
+    ASSERT_TRUE(l->update(drop->get()).ok());
+    ASSERT_TRUE(l->pin(pin).ok());
+    l->release();  // the pin keeps it after the descriptor is gone
+  }
+  EXPECT_EQ(tcp_connect({ip("10.200.0.2"), 7000}, o).outcome, ProbeOutcome::Timeout);
+  {
+    auto again = TcxLink::open_pinned(pin);
+    ASSERT_TRUE(again) << again.error().message;
+    EXPECT_TRUE(again->attached());
+    ASSERT_TRUE(again->detach().ok());
+  }
+  EXPECT_TRUE(tcp_connect({ip("10.200.0.2"), 7000}, o).ok()) << "a detached link leaves the hook";
+  ASSERT_EQ(::unlink(pin.c_str()), 0);
+  auto listed = list_tc_programs(p.a, p.veth.ifindex());
+  ASSERT_TRUE(listed);
+  EXPECT_TRUE(listed->empty());
+  {
+    // An owned, pinned link that is not released takes its pin with it (apply's rollback).
+    auto l = TcxLink::attach(p.a, p.veth.ifindex(), TcDirection::Ingress, drop->get());
+    ASSERT_TRUE(l) << l.error().message;
+    ASSERT_TRUE(l->pin(pin).ok());
+  }
+  struct stat st {};
+  EXPECT_NE(::stat(pin.c_str(), &st), 0);
+  listed = list_tc_programs(p.a, p.veth.ifindex());
+  ASSERT_TRUE(listed);
+  EXPECT_TRUE(listed->empty());
+  {
+    // A link whose interface went away says so (apply then makes a new one).
+    std::optional<TcxLink> orphan;
+    {
+      auto v = VethPair::create(p.a, p.b, {"pl-vc", "pl-vd", {}, {}});
+      ASSERT_TRUE(v) << v.error().message;
+      auto l = TcxLink::attach(p.a, v->ifindex(), TcDirection::Ingress, pass->get());
+      ASSERT_TRUE(l) << l.error().message;
+      orphan.emplace(std::move(*l));
+      EXPECT_TRUE(orphan->attached());
+    }
+    EXPECT_FALSE(orphan->attached());
+    EXPECT_TRUE(orphan->detach().ok());
+  }
+  auto bad = TcxLink::attach(p.a, 99999, TcDirection::Ingress, pass->get());
   ASSERT_FALSE(bad);
   EXPECT_NE(bad.error().message.find("99999"), std::string::npos) << bad.error().message;
 }

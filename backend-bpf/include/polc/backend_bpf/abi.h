@@ -122,7 +122,9 @@ enum polc_ipcache_flags {
 /* polc_ct_entry.flags */
 enum polc_ct_flags {
   POLC_CT_CLOSING = 1u << 0, /* FIN or RST seen: short lifetime, a new SYN is judged again */
-  POLC_CT_SEEN_REPLY = 1u << 1
+  POLC_CT_SEEN_REPLY = 1u << 1,
+  POLC_CT_OPENED_BY_INGRESS = 1u << 2, /* judged by to-pod (the pod's ingress), else by from-pod */
+  POLC_CT_SERVICE = 1u << 3            /* opened through a service: replies get reverse NAT */
 };
 
 /* The port index space of polc_port_classes: one slot per (bucket, port). TCP, UDP and SCTP
@@ -286,29 +288,30 @@ POLC_CHECK_SIZE(polc_verdict_key, 12);
 POLC_CHECK_OFFSET(polc_verdict_key, port_class, 4);
 POLC_CHECK_OFFSET(polc_verdict_key, bucket, 8);
 
-/* Key of polc_ct (LRU_HASH): one direction of one connection as the program that judged it saw
- * it. Exact match, no wildcard. dir is the policy direction that created the entry (from-pod:
- * egress, to-pod: ingress), so an egress decision never stands in for an ingress one.
- *   saddr, daddr  as in the packet that opened the connection (network byte order)
- *   sport, dport  host byte order. TCP/UDP/SCTP: the ports. ICMP queries: sport = identifier,
- *                 dport = request type (8 echo, 13 timestamp, ...); their replies are keyed as
- *                 the reversed request, so a reply finds its request. Other ICMP: 0 and type.
- *                 Other protocols: 0, 0.
+/* Key of polc_ct (LRU_HASH): one connection of one pod, as the pod's two programs see it. Both
+ * directions of the connection share the entry: the key names the pod's side (local) and the
+ * other side (remote), whichever way the packet goes, so a reply finds its connection with the
+ * same single lookup as the packet that opened it. Exact match, no wildcard.
+ *   local_addr    the pod's address: the source in from-pod, the destination in to-pod
+ *   remote_addr   the other address (network byte order, both)
+ *   local_port, remote_port   host byte order. TCP/UDP/SCTP: the ports. ICMP queries: the
+ *                 identifier and the request type (8 echo, 13 timestamp, ...) on the side of
+ *                 the request's sender and receiver; a reply carries them swapped, so it
+ *                 finds its request. Other ICMP: 0 and type. Other protocols: 0, 0.
  *   proto         IP protocol number
- *   dir           polc_dir */
+ * Which side opened the connection is in the entry (POLC_CT_OPENED_BY_INGRESS), so an egress
+ * decision never stands in for an ingress one: a packet in the other direction is a reply. */
 struct polc_ct_key {
-  polc_be32 saddr;
-  polc_be32 daddr;
-  polc_u16 sport;
-  polc_u16 dport;
+  polc_be32 local_addr;
+  polc_be32 remote_addr;
+  polc_u16 local_port;
+  polc_u16 remote_port;
   polc_u8 proto;
-  polc_u8 dir;
-  polc_u8 pad[2];
+  polc_u8 pad[3];
 };
 POLC_CHECK_SIZE(polc_ct_key, 16);
-POLC_CHECK_OFFSET(polc_ct_key, sport, 8);
+POLC_CHECK_OFFSET(polc_ct_key, local_port, 8);
 POLC_CHECK_OFFSET(polc_ct_key, proto, 12);
-POLC_CHECK_OFFSET(polc_ct_key, dir, 13);
 
 /* Value of polc_ct.
  *   expires_ns   bpf_ktime_get_ns() after which the entry is dead

@@ -298,6 +298,47 @@ class TcAttachment {
   bool owned_ = false;
 };
 
+/// A BPF program attached to an interface's tc hook through a tcx link (Linux 6.6): the
+/// hook runs it without a qdisc or a classifier in between, which is most of what a tc program
+/// costs on a fast path. The link lives while a descriptor or a bpffs pin refers to it (or
+/// until the interface goes away). Detached on destruction unless released. update() swaps
+/// the program atomically.
+class TcxLink {
+ public:
+  TcxLink() = default;
+  ~TcxLink();
+  TcxLink(const TcxLink&) = delete;
+  TcxLink& operator=(const TcxLink&) = delete;
+  TcxLink(TcxLink&&) noexcept = default;
+  TcxLink& operator=(TcxLink&& o) noexcept;
+
+  /// Whether the running kernel has tcx hooks (probed once).
+  static bool supported();
+  /// Attaches `prog_fd`. Fails on kernels without tcx.
+  static Result<TcxLink> attach(const Netns& ns, int ifindex, TcDirection dir, int prog_fd);
+  /// Opens a pinned link without owning it (the pin keeps it).
+  static Result<TcxLink> open_pinned(const std::string& path);
+  /// Whether the link is still attached (the interface exists), and the program it runs.
+  [[nodiscard]] bool attached() const;
+  [[nodiscard]] uint32_t prog_id() const;
+  Status update(int prog_fd);
+  /// Pins the link; an owned link that is destroyed unreleased takes its pin with it.
+  Status pin(const std::string& path);
+  /// Detaches the link (from every holder of it, pins included).
+  Status detach();
+  void release() { owned_ = false; }
+  [[nodiscard]] int fd() const { return fd_.get(); }
+
+ private:
+  void drop();
+  Fd fd_;
+  std::string pin_;
+  bool owned_ = false;
+};
+
+/// The programs attached to an interface's tcx hooks (empty without tcx).
+[[nodiscard]] Result<std::vector<uint32_t>> list_tcx_programs(const Netns& ns, int ifindex, TcDirection dir);
+
 /// Loads a two-instruction tc program that returns TC_ACT_OK (pass) or TC_ACT_SHOT (drop) for
 /// every packet: the fail-closed placeholder, and a fixture for kernel tests.
 [[nodiscard]] Result<Fd> load_tc_verdict_program(bool pass, const std::string& name);
@@ -309,8 +350,11 @@ struct TcFilterInfo {
   uint32_t priority = 0;
   uint32_t prog_id = 0;
   std::string prog_name;  ///< the program's name as tc reports it (section or function name)
+  bool tcx = false;       ///< attached through a tcx link (handle and priority 0)
 };
 /// BPF filters on both clsact hooks of an interface; empty when there is no clsact.
 [[nodiscard]] Result<std::vector<TcFilterInfo>> list_tc_filters(const Netns& ns, int ifindex);
+/// Every BPF program on the interface's tc hooks: tcx links first, then clsact filters.
+[[nodiscard]] Result<std::vector<TcFilterInfo>> list_tc_programs(const Netns& ns, int ifindex);
 
 }  // namespace polc::runtime
