@@ -4,8 +4,8 @@
 //   - no policy;
 //   - a pass-everything tc program on both hooks of every pod interface, attached the way
 //     polnode attaches (tcx links where the kernel has them, else clsact filters): the floor of
-//     any tc datapath; and polc's dispatchers alone (generation word "open"): polc's fixed
-//     cost, split;
+//     any tc datapath; and polc's programs with the generation word "open" (each defers to
+//     a pass-everything program): polc's fixed cost, split;
 //   - polc enforcing a generated policy set of 10, 1,000 and 10,000 rules (`polc compile` +
 //     `polnode apply`);
 //   - the same rules as linear iptables chains, with iptables-legacy and with iptables-nft, in
@@ -392,9 +392,9 @@ std::optional<double> iperf3_run(const std::string& iperf3, const Netns& client,
 // Configurations
 
 /// TcPass and PolcOpen decompose polc's fixed cost: a pass-everything program attached directly
-/// to both hooks of every pod interface (the floor of any tc datapath), and polc's dispatchers
-/// with the generation word set to the open slots (dispatch, generation stamp, tail call into
-/// a pass-everything program; no policy program runs).
+/// to both hooks of every pod interface (the floor of any tc datapath), and polc's attached
+/// programs with the generation word set to the open slots (the generation check, then a tail
+/// call into a pass-everything program; no policy is judged).
 enum class Kind { None, TcPass, PolcOpen, Polc, Legacy, Nft };
 
 struct Config {
@@ -405,7 +405,7 @@ struct Config {
     switch (kind) {
       case Kind::None: return "no policy";
       case Kind::TcPass: return "tc pass program";
-      case Kind::PolcOpen: return "polc dispatcher";
+      case Kind::PolcOpen: return "polc, word open";
       case Kind::Polc: return "polc";
       case Kind::Legacy: return "iptables-legacy";
       case Kind::Nft: return "iptables-nft";
@@ -644,7 +644,7 @@ class Bench {
       case Kind::Polc: {
         auto r = run({polnode_, "apply", c.dir + "/out", "--name", lab.name()});
         if (r.rc != 0) return fail("polnode apply: " + r.out);
-        if (c.kind == Kind::PolcOpen) {  // the generation word back to "open": dispatchers only
+        if (c.kind == Kind::PolcOpen) {  // the generation word back to "open": no policy judged
           std::string pin = datapath_pin_dir(lab.name()) + "/gen";
           Fd gen(::bpf_obj_get(pin.c_str()));
           uint32_t key = 0, open = 2;  // runtime/src/dispatcher.h kOpen

@@ -16,6 +16,7 @@
 enum {
   BPF_MAP_TYPE_HASH = 1,
   BPF_MAP_TYPE_ARRAY = 2,
+  BPF_MAP_TYPE_PROG_ARRAY = 3,
   BPF_MAP_TYPE_PERCPU_ARRAY = 6,
   BPF_MAP_TYPE_LRU_HASH = 9,
   BPF_MAP_TYPE_LPM_TRIE = 11,
@@ -53,6 +54,7 @@ static polc_u64 (*bpf_ktime_get_ns)(void) = (void*)5;
 /* CLOCK_MONOTONIC at the last tick: what conntrack lifetimes (seconds) need, without reading
  * the clock source on every packet. */
 static polc_u64 (*bpf_ktime_get_coarse_ns)(void) = (void*)160;
+static long (*bpf_tail_call)(void* ctx, void* prog_array, polc_u32 index) = (void*)12;
 static long (*bpf_skb_pull_data)(struct __sk_buff* skb, polc_u32 len) = (void*)39;
 static void* (*bpf_ringbuf_reserve)(void* ringbuf, polc_u64 size, polc_u64 flags) = (void*)131;
 static void (*bpf_ringbuf_submit)(void* data, polc_u64 flags) = (void*)132;

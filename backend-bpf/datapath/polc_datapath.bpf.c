@@ -167,6 +167,22 @@ struct {
   __type(value, struct polc_counter);
 } polc_stats SEC(".maps");
 
+/* The runtime's generation word and the node's program slots (abi.h, "Generations"): the
+ * runtime reuses its own maps for these two; a standalone load gets fresh, zeroed ones. */
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, polc_u32);
+  __type(value, polc_u32);
+} polc_generation SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+  __uint(max_entries, POLC_GEN_SLOTS);
+  __uint(key_size, sizeof(polc_u32));
+  __uint(value_size, sizeof(polc_u32));
+} polc_slots SEC(".maps");
+
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
   __uint(max_entries, POLC_CAP_EVENTS);
@@ -771,6 +787,16 @@ out:
 /* tc ingress of the pod's host-side veth: what the pod sends (its egress policy). A packet to a
  * service is first translated to its backend, so the policy judges the backend pod. */
 SEC("tc") int polc_from_pod(struct __sk_buff* skb) {
+  polc_u32 zero = 0;
+  const polc_u32* word = bpf_map_lookup_elem(&polc_generation, &zero);
+  const struct polc_config* cfg = bpf_map_lookup_elem(&polc_config, &zero);
+  if (!word || !cfg) return TC_ACT_SHOT;
+  polc_u32 w = *word;
+  if (w != cfg->generation) { /* another generation is in force: it judges */
+    bpf_tail_call(skb, &polc_slots, (w & POLC_GEN_SLOT_MASK) * 2);
+    return TC_ACT_SHOT; /* an empty slot: fail closed */
+  }
+  skb->mark = (skb->mark & 0x00ffffffu) | (POLC_MARK_MAGIC << 28) | ((w & POLC_GEN_STAMP_MASK) << 24);
   polc_u8 ct_flags;
   int translated = polc_lb_from_pod(skb);
   return polc_handle(skb, POLC_DIR_EGRESS, translated, &ct_flags);
@@ -779,6 +805,27 @@ SEC("tc") int polc_from_pod(struct __sk_buff* skb) {
 /* tc egress of the pod's host-side veth: what the pod receives (its ingress policy). Allowed
  * replies from a service backend get the service address back (reverse NAT). */
 SEC("tc") int polc_to_pod(struct __sk_buff* skb) {
+  polc_u32 zero = 0;
+  const struct polc_config* cfg = bpf_map_lookup_elem(&polc_config, &zero);
+  if (!cfg) return TC_ACT_SHOT;
+  polc_u32 mark = skb->mark;
+  if ((mark >> 28) == POLC_MARK_MAGIC) {
+    /* judged on this node's from-pod hook: the same generation judges here */
+    polc_u32 stamp = (mark >> 24) & POLC_GEN_STAMP_MASK;
+    if (stamp != (cfg->generation & POLC_GEN_STAMP_MASK)) {
+      bpf_tail_call(skb, &polc_slots, (stamp & POLC_GEN_SLOT_MASK) * 2 + 1);
+      return TC_ACT_SHOT;
+    }
+    skb->mark = mark & 0x00ffffffu;
+  } else {
+    const polc_u32* word = bpf_map_lookup_elem(&polc_generation, &zero);
+    if (!word) return TC_ACT_SHOT;
+    polc_u32 w = *word;
+    if (w != cfg->generation) {
+      bpf_tail_call(skb, &polc_slots, (w & POLC_GEN_SLOT_MASK) * 2 + 1);
+      return TC_ACT_SHOT;
+    }
+  }
   polc_u8 ct_flags;
   int verdict = polc_handle(skb, POLC_DIR_INGRESS, 0, &ct_flags);
   /* An established connection says whether it went through a service; any other packet asks

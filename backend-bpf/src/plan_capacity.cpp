@@ -61,6 +61,8 @@ CapacityPlan plan_capacity(const std::vector<const MapContents*>& maps, uint64_t
   add("polc_rule_counters", rule_sets,
       std::max<uint64_t>(floor_of("polc_rule_counters"), std::bit_ceil(std::max<uint64_t>(1, rule_sets * 2))));
   add("polc_stats", 0, 0);
+  add("polc_generation", 0, 0);  // the runtime's generation word and program slots (fixed)
+  add("polc_slots", 0, 0);
   add("polc_events", 0, std::bit_ceil(std::max<uint64_t>(opt.event_bytes, 4096)));
   std::sort(plan.maps.begin(), plan.maps.end(), [](const MapPlan& a, const MapPlan& b) { return a.name < b.name; });
 

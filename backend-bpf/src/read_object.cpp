@@ -182,6 +182,7 @@ std::string map_type_name(uint32_t type) {
   switch (type) {
     case 1: return "hash";
     case 2: return "array";
+    case 3: return "prog_array";
     case 6: return "percpu_array";
     case 9: return "lru_hash";
     case 11: return "lpm_trie";
@@ -230,6 +231,10 @@ ir::Result<ObjectInfo> read_object(std::string_view elf) {
           auto v = btf.uint_member(ftype);
           if (!v) return ir::Error{"map " + m.name + ": bad '" + field + "'"};
           (field == "type" ? m.type : field == "max_entries" ? m.max_entries : m.flags) = *v;
+        } else if (field == "key_size" || field == "value_size") {  // maps without BTF types (prog arrays)
+          auto v = btf.uint_member(ftype);
+          if (!v) return ir::Error{"map " + m.name + ": bad '" + field + "'"};
+          (field == "key_size" ? m.key_size : m.value_size) = *v;
         } else if (field == "key" || field == "value") {
           const BtfType& ptr = btf.type(ftype);
           if (ptr.kind != kPtr) return ir::Error{"map " + m.name + ": bad '" + field + "'"};

@@ -313,6 +313,8 @@ struct NodeApply {
   std::vector<TcAttachment> new_filters;
   std::vector<Qdisc> new_qdiscs;
   std::vector<TcxLink> new_links;  // pinned; detached and unpinned again if apply fails
+  std::vector<bool> new_link_to_pod;
+  std::vector<TcxLink> moved_links;  // existing links, pointed at the new programs after the switch
   size_t interfaces = 0;
 };
 
@@ -325,7 +327,7 @@ Status prepare_node(const std::string& lab, NodeApply& na, int gen_fd) {
     if (!fd) return fd.error();
     na.progs = std::move(*fd);
   } else {
-    auto fd = create_map(BPF_MAP_TYPE_PROG_ARRAY, 4, 4, dispatch::kSlots, "pl_progs");
+    auto fd = create_map(BPF_MAP_TYPE_PROG_ARRAY, 4, 4, dispatch::kSlots, "polc_slots");
     if (!fd) return fd.error();
     na.progs = std::move(*fd);
   }
@@ -361,7 +363,7 @@ Status prepare_node(const std::string& lab, NodeApply& na, int gen_fd) {
 
 /// Loads the compiled object into generation `slot` of the node: maps filled and pinned,
 /// programs ready. Nothing is visible to packets yet.
-Status load_generation(const LabState& lab, NodeApply& na, uint32_t slot) {
+Status load_generation(const LabState& lab, NodeApply& na, uint32_t slot, int gen_fd, uint32_t word) {
   const Layout& l = *na.layout;
   const std::string node = na.node->node.name;
   std::string gdir = gen_dir(lab.name(), node, slot);
@@ -399,6 +401,15 @@ Status load_generation(const LabState& lab, NodeApply& na, uint32_t slot) {
     reused.insert(name);
   }
 
+  // The generation word and the node's program slots are the runtime's own (abi.h,
+  // "Generations"): the programs defer to the generation the word names.
+  for (auto [name, fd] : {std::pair{"polc_generation", gen_fd}, {"polc_slots", na.progs.get()}}) {
+    bpf_map* m = bpf_object__find_map_by_name(na.object.get(), name);
+    if (!m) return Error{l.object_path + " has no map " + name + " (compiled by an older polc?)"};
+    if (int err = bpf_map__reuse_fd(m, fd); err) return sys_error(std::string("reusing the node's ") + name, -err);
+    reused.insert(name);
+  }
+
   libbpf_log_begin();
   if (int err = bpf_object__load(na.object.get()); err) {
     std::string log = libbpf_log_take();
@@ -415,6 +426,13 @@ Status load_generation(const LabState& lab, NodeApply& na, uint32_t slot) {
          bpf_map__value_size(bm) != m.value.at("size").get<uint32_t>() || bpf_map__max_entries(bm) != m.max_entries))
       return Error{"map " + m.name + " in " + l.object_path + " does not have the shape layout.json gives it"};
     if (auto st = fill_map(bpf_map__fd(bm), m); !st) return st;
+  }
+  if (bpf_map* cm = bpf_object__find_map_by_name(na.object.get(), "polc_config")) {
+    uint32_t k = 0;
+    polc_config cfg{};
+    if (bpf_map_lookup_elem(bpf_map__fd(cm), &k, &cfg) != 0) return sys_error("reading polc_config", errno);
+    cfg.generation = word;
+    if (auto st = map_update(bpf_map__fd(cm), &k, &cfg, "naming the generation in polc_config"); !st) return st;
   }
 
   // Bind each local pod to its interface (the datapath's anti-spoofing check).
@@ -580,22 +598,24 @@ Result<ApplyReport> datapath_apply(const LabState& lab, const std::string& out_d
   } else {
     rollback.first = true;
     if (auto st = mkdir_p(root); !st) return st.error();
-    auto fd = create_map(BPF_MAP_TYPE_ARRAY, 4, 4, 1, "pl_generation", BPF_F_MMAPABLE);
+    auto fd =
+        create_map(BPF_MAP_TYPE_ARRAY, 4, 4, 1, "polc_generation");  // the name the object uses (reuse_fd renames)
     if (!fd) return fd.error();
     gen = std::move(*fd);
     uint32_t k = 0, v = dispatch::kOpen;
     if (auto st = map_update(gen.get(), &k, &v, "initializing the generation word"); !st) return st.error();
     if (auto st = pin(gen.get(), root + "/gen"); !st) return st.error();
   }
-  uint32_t key0 = 0, active = dispatch::kOpen;
-  if (bpf_map_lookup_elem(gen.get(), &key0, &active) != 0) return sys_error("reading the generation word", errno);
-  uint32_t next = active == 0 ? 1 : 0;
+  uint32_t key0 = 0, word = dispatch::kOpen;
+  if (bpf_map_lookup_elem(gen.get(), &key0, &word) != 0) return sys_error("reading the generation word", errno);
+  uint32_t next = dispatch::slot_of(word) == 0 ? 1 : 0;
+  uint32_t next_word = dispatch::next_word(word, next);
   rollback.slot = next;
 
   for (auto& na : nodes) {
     if (auto st = prepare_node(lab.name(), na, gen.get()); !st)
       return Error{"node " + na.node->node.name + ": " + st.error().message};
-    if (auto st = load_generation(lab, na, next); !st)
+    if (auto st = load_generation(lab, na, next, gen.get(), next_word); !st)
       return Error{"node " + na.node->node.name + ": " + st.error().message};
   }
   for (auto& na : nodes) {
@@ -619,26 +639,27 @@ Result<ApplyReport> datapath_apply(const LabState& lab, const std::string& out_d
       auto idx = link_index(na.ns, p.host_if);
       if (!idx) return idx.error();
       if (tcx) {
-        // tcx links, pinned per interface and direction: an existing one is pointed at the
-        // dispatcher (atomically), a missing one (or one whose interface was recreated) is made.
+        // tcx links, pinned per interface and direction, run the compiled programs directly (no
+        // dispatcher on the path): every program defers to the generation the word names, so
+        // a link may point at any generation's program. A missing link (or one whose interface
+        // was recreated) is made now, on the new program, which defers to the active one until
+        // the switch; existing links move to the new programs right after it.
         for (bool to_pod : {false, true}) {
           TcDirection dir = to_pod ? TcDirection::Egress : TcDirection::Ingress;
-          uint32_t want = to_pod ? to_id : from_id;
-          int want_fd = to_pod ? na.dispatch_to.get() : na.dispatch_from.get();
           std::string path = link_pin_path(lab.name(), na.node->node.name, p.host_if, to_pod);
           if (exists(path)) {
             auto l = TcxLink::open_pinned(path);
             if (l && l->attached()) {
-              if (l->prog_id() == want) continue;
-              if (auto st = l->update(want_fd); !st) return Error{p.pod.full_name() + ": " + st.error().message};
+              na.moved_links.push_back(std::move(*l));
               continue;
             }
             (void)::unlink(path.c_str());  // its interface went away
           }
-          auto l = TcxLink::attach(na.ns, *idx, dir, want_fd);
+          auto l = TcxLink::attach(na.ns, *idx, dir, to_pod ? na.prog_to.get() : na.prog_from.get());
           if (!l) return Error{p.pod.full_name() + ": " + l.error().message};
           if (auto st = l->pin(path); !st) return Error{p.pod.full_name() + ": " + st.error().message};
           na.new_links.push_back(std::move(*l));
+          na.new_link_to_pod.push_back(to_pod);
           ++rep.attached_now;
         }
         ++na.interfaces;
@@ -678,8 +699,17 @@ Result<ApplyReport> datapath_apply(const LabState& lab, const std::string& out_d
   }
 
   // The switch: one write, every hook of every node.
-  if (auto st = map_update(gen.get(), &key0, &next, "switching to the new generation"); !st) return st.error();
+  if (auto st = map_update(gen.get(), &key0, &next_word, "switching to the new generation"); !st) return st.error();
   rollback.armed = false;
+  // Existing links to the new programs (each update atomic; until then the old program passes
+  // every packet on to the new generation through its slot).
+  std::string link_errors;
+  for (auto& na : nodes)
+    for (auto& l : na.moved_links) {
+      bool to_pod = l.direction() == TcDirection::Egress;
+      if (auto st = l.update(to_pod ? na.prog_to.get() : na.prog_from.get()); !st && link_errors.empty())
+        link_errors = "node " + na.node->node.name + ": " + st.error().message;
+    }
   rep.millis = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 
   // After the switch: keep what was attached, pin fresh shared maps, record the state.
@@ -691,7 +721,7 @@ Result<ApplyReport> datapath_apply(const LabState& lab, const std::string& out_d
   s.generation = prev.generation + 1;
   s.out_dir = out_dir;
   s.applied_at = now_iso8601();
-  std::string errors;
+  std::string errors = link_errors.empty() ? "" : " " + link_errors;
   (void)mkdir_p(lab_state_dir(lab.name()) + "/datapath");
   for (auto& na : nodes) {
     for (auto& t : na.new_filters) t.release();

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "libbpf_log.h"
+#include "polc/backend_bpf/abi.h"
 
 namespace polc::runtime::dispatch {
 
@@ -110,18 +111,20 @@ Result<Fd> load(bool to_pod, int gen_map_fd, int prog_array_fd) {
   std::vector<size_t> to_drop;
   p.push_back(mov64_reg(BPF_REG_6, BPF_REG_1));
   if (!to_pod) {
-    // r7 = generation; mark = (mark & 0x00ffffff) | magic << 28 | r7 << 24
+    // r7 = generation word; mark = (mark & 0x00ffffff) | magic << 28 | (r7 & 15) << 24; r7 &= 3
     to_drop.push_back(emit_read_generation(p, gen_map_fd));
     p.push_back(ldx_w(BPF_REG_8, BPF_REG_6, kMarkOff));
     p.push_back(alu32_imm(BPF_AND, BPF_REG_8, 0x00ffffff));
     p.push_back(mov32_reg(BPF_REG_9, BPF_REG_7));
-    p.push_back(alu32_imm(BPF_AND, BPF_REG_9, 3));
+    p.push_back(alu32_imm(BPF_AND, BPF_REG_9, static_cast<int32_t>(POLC_GEN_STAMP_MASK)));
     p.push_back(alu32_imm(BPF_LSH, BPF_REG_9, 24));
     p.push_back(alu32_reg(BPF_OR, BPF_REG_8, BPF_REG_9));
     p.push_back(alu32_imm(BPF_OR, BPF_REG_8, static_cast<int32_t>(kMarkMagic << 28)));
     p.push_back(stx_w(BPF_REG_6, BPF_REG_8, kMarkOff));
+    p.push_back(alu32_imm(BPF_AND, BPF_REG_7, static_cast<int32_t>(POLC_GEN_SLOT_MASK)));
   } else {
-    // A stamp from this node's from-pod hook decides; otherwise the current generation.
+    // A stamp from this node's from-pod hook decides; otherwise the current generation. The
+    // stamp stays: the compiled program checks it again and clears it (abi.h, "Generations").
     p.push_back(ldx_w(BPF_REG_8, BPF_REG_6, kMarkOff));
     p.push_back(mov32_reg(BPF_REG_9, BPF_REG_8));
     p.push_back(alu32_imm(BPF_RSH, BPF_REG_9, 28));
@@ -129,14 +132,12 @@ Result<Fd> load(bool to_pod, int gen_map_fd, int prog_array_fd) {
     p.push_back(jne32_imm(BPF_REG_9, static_cast<int32_t>(kMarkMagic), 0));  // -> read generation
     p.push_back(mov32_reg(BPF_REG_7, BPF_REG_8));
     p.push_back(alu32_imm(BPF_RSH, BPF_REG_7, 24));
-    p.push_back(alu32_imm(BPF_AND, BPF_REG_7, 3));
-    p.push_back(alu32_imm(BPF_AND, BPF_REG_8, 0x00ffffff));
-    p.push_back(stx_w(BPF_REG_6, BPF_REG_8, kMarkOff));
     size_t skip = p.size();
-    p.push_back(ja(0));  // -> tail call
+    p.push_back(ja(0));  // -> slot mask, tail call
     p[no_stamp].off = static_cast<int16_t>(p.size() - no_stamp - 1);
     to_drop.push_back(emit_read_generation(p, gen_map_fd));
     p[skip].off = static_cast<int16_t>(p.size() - skip - 1);
+    p.push_back(alu32_imm(BPF_AND, BPF_REG_7, static_cast<int32_t>(POLC_GEN_SLOT_MASK)));
   }
   emit_tail_call(p, prog_array_fd, to_pod, to_drop);
 

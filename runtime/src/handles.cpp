@@ -890,13 +890,25 @@ bool link_info(int fd, bpf_link_info& info) {
 }
 }  // namespace
 
-bool TcxLink::attached() const {
+namespace {
+/// The tcx member of bpf_link_info (newer than the build machine's headers): ifindex and
+/// attach type, where the union of per-type members starts.
+std::pair<uint32_t, uint32_t> tcx_info(int fd) {
   bpf_link_info info;
-  // A tcx link whose interface went away reports ifindex 0 (the tcx member follows prog_id).
-  if (!link_info(fd_.get(), info)) return false;
-  uint32_t ifindex = 0;
-  std::memcpy(&ifindex, reinterpret_cast<const char*>(&info) + offsetof(bpf_link_info, raw_tracepoint), sizeof ifindex);
-  return ifindex != 0;
+  if (!link_info(fd, info)) return {0, 0};
+  uint32_t tcx[2] = {0, 0};
+  std::memcpy(tcx, reinterpret_cast<const char*>(&info) + offsetof(bpf_link_info, raw_tracepoint), sizeof tcx);
+  return {tcx[0], tcx[1]};
+}
+}  // namespace
+
+bool TcxLink::attached() const {
+  return tcx_info(fd_.get()).first != 0;  // a link whose interface went away reports ifindex 0
+}
+
+TcDirection TcxLink::direction() const {
+  return tcx_info(fd_.get()).second == static_cast<uint32_t>(kBpfTcxEgress) ? TcDirection::Egress
+                                                                            : TcDirection::Ingress;
 }
 
 uint32_t TcxLink::prog_id() const {

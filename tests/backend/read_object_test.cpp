@@ -30,7 +30,12 @@ class CompiledObject : public ::testing::Test {
 ObjectInfo* CompiledObject::info_ = nullptr;
 
 TEST_F(CompiledObject, ListsEveryMapWithTypeAndSize) {
-  EXPECT_EQ(info_->maps.size(), 17u);  // 14 + the services' polc_services, polc_lb_backends, polc_lb_ct
+  // 14 + the services' polc_services, polc_lb_backends, polc_lb_ct + the runtime's
+  // polc_generation and polc_slots
+  EXPECT_EQ(info_->maps.size(), 19u);
+  EXPECT_EQ(map_type_name(map("polc_slots").type), "prog_array");
+  EXPECT_EQ(map("polc_slots").max_entries, POLC_GEN_SLOTS);
+  EXPECT_EQ(map("polc_generation").max_entries, 1u);
   EXPECT_EQ(map_type_name(map("polc_policy").type), "hash");
   EXPECT_EQ(map_type_name(map("polc_ipcache_lpm").type), "lpm_trie");
   EXPECT_EQ(map("polc_ipcache_lpm").flags, 1u);  // BPF_F_NO_PREALLOC
@@ -58,6 +63,8 @@ TEST_F(CompiledObject, KeyAndValueSizesAreTheCppSizes) {
       {"polc_frags", {sizeof(polc_frag_key), sizeof(polc_frag_ports)}},
       {"polc_rule_counters", {4, sizeof(polc_counter)}},
       {"polc_stats", {4, sizeof(polc_counter)}},
+      {"polc_generation", {4, 4}},
+      {"polc_slots", {4, 4}},
   };
   for (const auto& [name, kv] : sizes) {
     EXPECT_EQ(map(name).key_size, kv.first) << name;

@@ -244,11 +244,12 @@ TEST_F(Datapath, DemoAgreesWithTheReferenceEvaluatorAndShowsExercise1) {
     if (r.reason == "policy-default-deny") default_deny_counted = r.packets > 0 && r.dropped;
   EXPECT_TRUE(default_deny_counted);
 
-  // The CLI renders the same: status lists the dispatchers on every pod interface.
+  // The CLI renders the same: status lists the programs on every pod interface.
   auto cli = run({testing::polnode(), "status", "--name", guard_->name()});
   EXPECT_EQ(cli.rc, 0) << cli.out;
   for (const auto& p : lab_.pods) EXPECT_TRUE(contains(cli.out, p.pod.full_name())) << cli.out;
-  EXPECT_TRUE(contains(cli.out, "pl_from_pod#")) << cli.out;
+  EXPECT_TRUE(contains(cli.out, "polc_from_pod#")) << cli.out;
+  EXPECT_TRUE(contains(cli.out, "polc_to_pod#")) << cli.out;
   EXPECT_TRUE(contains(cli.out, "allow-frontend-to-backend")) << cli.out;
 }
 
@@ -426,8 +427,15 @@ TEST_F(Datapath, DetachLeavesNothingAndOpensTraffic) {
   auto dp = load_datapath_state(lab_.name());
   ASSERT_TRUE(dp);
   std::vector<uint32_t> prog_ids{dp->nodes[0].prog_from_pod, dp->nodes[0].prog_to_pod};
+  // With tcx the compiled programs themselves sit on every hook; without, the dispatchers.
+  const bool tcx = TcxLink::supported() && getenv("POLNODE_NO_TCX") == nullptr;
   for (const auto& p : lab_live_status(lab_).pods)
-    for (const auto& f : p.programs) prog_ids.push_back(f.prog_id);
+    for (const auto& f : p.programs) {
+      prog_ids.push_back(f.prog_id);
+      EXPECT_EQ(f.tcx, tcx) << p.name;
+      if (tcx)
+        EXPECT_EQ(f.prog_id, f.dir == TcDirection::Ingress ? dp->nodes[0].prog_from_pod : dp->nodes[0].prog_to_pod);
+    }
   EXPECT_EQ(prog_ids.size(), 2u + 2u * lab_.pods.size());
 
   auto cli = run({testing::polnode(), "detach", "--name", lab_.name()});
@@ -462,10 +470,16 @@ TEST_F(Datapath, AnEmptyGenerationSlotFailsClosed) {
   ASSERT_TRUE(tcp("frontend-0", "backend-0", 80).ok());
   auto dp = load_datapath_state(lab_.name());
   ASSERT_TRUE(dp);
-  int progs = bpf_obj_get((datapath_pin_dir(lab_.name()) + "/node-1/progs").c_str());
-  ASSERT_GE(progs, 0);
-  for (uint32_t k : {dp->active * 2, dp->active * 2 + 1}) EXPECT_EQ(bpf_map_delete_elem(progs, &k), 0);
-  ::close(progs);
+  // Name the other slot, which holds no programs yet, in the generation word: every attached
+  // program defers to it, finds it empty, and drops.
+  int gen = bpf_obj_get((datapath_pin_dir(lab_.name()) + "/gen").c_str());
+  ASSERT_GE(gen, 0);
+  uint32_t k = 0, word = 0;
+  ASSERT_EQ(bpf_map_lookup_elem(gen, &k, &word), 0);
+  EXPECT_EQ(word & 3u, dp->active);
+  uint32_t empty = ((word >> 2) + 1) << 2 | (dp->active == 0 ? 1u : 0u);
+  ASSERT_EQ(bpf_map_update_elem(gen, &k, &empty, BPF_ANY), 0);
+  ::close(gen);
   EXPECT_EQ(tcp("frontend-0", "backend-0", 80).outcome, ProbeOutcome::Timeout) << "no program: drop, never pass";
   apply(out);
   EXPECT_TRUE(tcp("frontend-0", "backend-0", 80).ok());

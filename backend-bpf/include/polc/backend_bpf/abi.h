@@ -147,7 +147,9 @@ enum polc_ct_flags {
  *                again by the current policy on their next packet (established flows and
  *                replies then follow the new policy)
  *   node_class   address class of this node (display)
- *   ct_timeout_* connection lifetimes in seconds: TCP established, TCP after FIN/RST, others */
+ *   ct_timeout_* connection lifetimes in seconds: TCP established, TCP after FIN/RST, others
+ *   generation   the generation word under which this object judges packets (0 from the
+ *                compiler; the runtime writes it, see "Generations" below) */
 struct polc_config {
   polc_u32 abi_version;
   polc_u32 flags;
@@ -156,9 +158,24 @@ struct polc_config {
   polc_u32 ct_timeout_tcp;
   polc_u32 ct_timeout_tcp_closing;
   polc_u32 ct_timeout_other;
-  polc_u32 pad;
+  polc_u32 generation;
 };
 POLC_CHECK_SIZE(polc_config, 32);
+POLC_CHECK_OFFSET(polc_config, generation, 28);
+
+/* Generations (runtime, docs/runtime.md "Atomic re-apply"). polc_generation[0] is the node's
+ * generation word: bits 0-1 the active slot (0, 1, or POLC_GEN_OPEN: no policy), bits 2-31 an
+ * apply counter. A program judges a packet only when the word equals its polc_config.generation;
+ * otherwise it tail-calls polc_slots[2 * slot] (from-pod) or [2 * slot + 1] (to-pod), and drops
+ * when that slot is empty. The from-pod program stamps skb->mark (bits 28-31 POLC_MARK_MAGIC,
+ * bits 24-27 the word's low four bits); the to-pod program on the same node follows the stamp, so
+ * both programs of one packet belong to one generation. A standalone load (word 0, generation
+ * 0) simply runs. */
+#define POLC_GEN_SLOT_MASK 3u
+#define POLC_GEN_STAMP_MASK 15u
+#define POLC_GEN_OPEN 2u
+#define POLC_GEN_SLOTS 6u
+#define POLC_MARK_MAGIC 0xAu
 POLC_CHECK_OFFSET(polc_config, flags, 4);
 POLC_CHECK_OFFSET(polc_config, epoch, 8);
 POLC_CHECK_OFFSET(polc_config, ct_timeout_other, 24);

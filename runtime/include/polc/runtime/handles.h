@@ -321,6 +321,7 @@ class TcxLink {
   /// Whether the link is still attached (the interface exists), and the program it runs.
   [[nodiscard]] bool attached() const;
   [[nodiscard]] uint32_t prog_id() const;
+  [[nodiscard]] TcDirection direction() const;
   Status update(int prog_fd);
   /// Pins the link; an owned link that is destroyed unreleased takes its pin with it.
   Status pin(const std::string& path);
