@@ -46,7 +46,7 @@ int run_apply(const DatapathOptions& o) {
   auto rep = runtime::datapath_apply(*lab, o.out_dir);
   if (!rep) return fail("apply failed, the previous policy stays in force: " + rep.error().message);
   std::cout << fmt::format(
-      "applied {} to lab {}: generation {}, {} node(s), {} pod interfaces ({} filters newly attached), "
+      "applied {} to lab {}: generation {}, {} node(s), {} pod interfaces ({} hooks newly attached), "
       "switched after {:.1f} ms\n",
       o.out_dir, lab->name(), rep->generation, rep->nodes.size(), rep->interfaces, rep->attached_now, rep->millis);
   return kOk;
