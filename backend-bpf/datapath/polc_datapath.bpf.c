@@ -513,6 +513,16 @@ struct polc_decision {
   polc_u8 new_flow;    /* a new allowed connection (flow event when configured) */
 };
 
+/* A packet of a tracked connection passes on the entry's verdict (its rules are counted). */
+static __polc_inline void polc_decide_by_ct(struct polc_decision* d, const struct polc_ct_entry* ct, polc_u8 reason) {
+  d->reason = reason;
+  d->v.outcome = ct->outcome;
+  d->v.rule_set = ct->rule_set;
+  d->v.rule = ct->rule;
+  d->v.l7_set = ct->l7_set;
+  d->count_rules = 1;
+}
+
 static __polc_inline int polc_finish(struct __sk_buff* skb, const struct polc_config* cfg, const struct polc_packet* p,
                                      polc_u32 dir, const struct polc_decision* d) {
   polc_count(&polc_stats, d->reason, p->len);
@@ -619,12 +629,7 @@ static __polc_inline int polc_handle(struct __sk_buff* skb, const polc_u32 dir, 
         int resyn = (p.tcp_flags & (POLC_TCP_SYN | POLC_TCP_ACK)) == POLC_TCP_SYN && (ct->flags & POLC_CT_CLOSING);
         if (ct->epoch == cfg->epoch && !resyn) {
           polc_ct_touch(ct, cfg, &p, now, 0);
-          d.reason = POLC_REASON_CT_ESTABLISHED;
-          d.v.outcome = ct->outcome;
-          d.v.rule_set = ct->rule_set;
-          d.v.rule = ct->rule;
-          d.v.l7_set = ct->l7_set;
-          d.count_rules = 1;
+          polc_decide_by_ct(&d, ct, POLC_REASON_CT_ESTABLISHED);
           *ct_flags = ct->flags;
 #ifdef POLC_FEATURE_L7
           if (ct->l7_set && p.proto == POLC_IPPROTO_TCP && polc_l7_enforce(skb, ct, dir) != 0) {
@@ -638,12 +643,7 @@ static __polc_inline int polc_handle(struct __sk_buff* skb, const polc_u32 dir, 
         stale_fwd = ct;
       } else if (ct->epoch == cfg->epoch) {
         polc_ct_touch(ct, cfg, &p, now, 1);
-        d.reason = POLC_REASON_CT_REPLY;
-        d.v.outcome = ct->outcome;
-        d.v.rule_set = ct->rule_set;
-        d.v.rule = ct->rule;
-        d.v.l7_set = ct->l7_set;
-        d.count_rules = 1;
+        polc_decide_by_ct(&d, ct, POLC_REASON_CT_REPLY);
         *ct_flags = ct->flags;
         goto record_fragment;
       } else {
