@@ -111,20 +111,33 @@ struct Builder {
   std::vector<PeerCidr> cluster_cidrs;  ///< ipBlocks that also match pod/node IPs
   std::vector<Cidr> world_prefixes;     ///< LPM entries of world classes (for class_of_ip)
   std::vector<std::vector<uint32_t>> world_by_len;
-  std::map<std::vector<RuleId>, uint32_t> rule_set_ids;
+  struct VecHash {
+    template <class T>
+    size_t operator()(const std::vector<T>& v) const {
+      uint64_t h = 0x9E3779B97F4A7C15ull ^ v.size();
+      for (const auto& x : v) h = (h ^ value(x)) * 0xFF51AFD7ED558CCDull, h ^= h >> 29;
+      return static_cast<size_t>(h);
+    }
+    static uint64_t value(RuleId r) { return r.v; }
+    static uint64_t value(uint32_t x) { return x; }
+  };
+  std::unordered_map<std::vector<RuleId>, uint32_t, VecHash> rule_set_ids;
   std::map<std::vector<std::tuple<uint32_t, uint32_t, uint32_t>>, uint32_t> l7_ids;
-  std::map<std::vector<uint32_t>, uint32_t> function_ids;
+  std::unordered_map<std::vector<uint32_t>, uint32_t, VecHash> function_ids;
   /// Representative of each class, as the evaluator sees a remote address.
   std::vector<Resolved> class_rep;
 
   explicit Builder(const Model& model) : m(model) {}
 
-  uint32_t intern_rules(std::vector<RuleId> rules) {
-    std::sort(rules.begin(), rules.end());
-    rules.erase(std::unique(rules.begin(), rules.end()), rules.end());
-    auto [it, fresh] = rule_set_ids.emplace(rules, static_cast<uint32_t>(t.rule_sets.size()));
-    if (fresh) t.rule_sets.push_back(rules);
-    return it->second;
+  /// `rules` sorted, without duplicates.
+  uint32_t intern_rules(const std::vector<RuleId>& rules) {
+    assert(std::is_sorted(rules.begin(), rules.end()) && std::adjacent_find(rules.begin(), rules.end()) == rules.end());
+    auto it = rule_set_ids.find(rules);
+    if (it != rule_set_ids.end()) return it->second;
+    auto id = static_cast<uint32_t>(t.rule_sets.size());
+    rule_set_ids.emplace(rules, id);
+    t.rule_sets.push_back(rules);
+    return id;
   }
 
   uint32_t intern_l7(std::vector<L7Ref> refs) {
@@ -154,11 +167,15 @@ struct Builder {
     using PodKey = std::tuple<uint32_t, std::vector<ContainerPort>, std::vector<bool>, bool>;
     std::map<PodKey, uint32_t> pod_classes;
     t.class_of_endpoint.assign(m.endpoints.size(), PolicyTables::kNone);
+    signature_of_endpoint.assign(m.endpoints.size(), PolicyTables::kNone);
     for (const auto& e : m.endpoints) {
       if (e.host_network) continue;
       std::vector<bool> in;
       for (const auto& c : cluster_cidrs) in.push_back(c.contains(e.ip));
-      PodKey key{e.identity.v, port_signature(e, port_names), in, is_api(e.ip)};
+      auto sig = port_signature(e, port_names);
+      signature_of_endpoint[e.id.v] =
+          signature_ids.emplace(sig, static_cast<uint32_t>(signature_ids.size())).first->second;
+      PodKey key{e.identity.v, std::move(sig), in, is_api(e.ip)};
       auto [it, fresh] = pod_classes.emplace(key, static_cast<uint32_t>(t.classes.size()));
       if (fresh) {
         AddrClass c;
@@ -174,6 +191,7 @@ struct Builder {
       t.class_of_endpoint[e.id.v] = it->second;
     }
     // Nodes: one class each; host-network pods live there.
+    node_begin = t.classes.size();
     std::vector<uint32_t> node_class(m.nodes.size());
     for (const auto& n : m.nodes) {
       AddrClass c;
@@ -194,6 +212,7 @@ struct Builder {
       if (e.host_network) t.class_of_endpoint[e.id.v] = node_class[e.node.v];
 
     // World: regions of the longest-prefix partition induced by every CIDR in the policies.
+    world_begin = t.classes.size();
     std::vector<PeerCidr> all_cidrs;
     std::set<Cidr> prefixes{Cidr{Ipv4{0}, 0}};
     for (const auto& r : m.rules)
@@ -242,6 +261,10 @@ struct Builder {
 
   std::map<std::pair<std::vector<PolicyId>, std::vector<ContainerPort>>, uint32_t> base_ids;
   std::vector<uint32_t> base_of_context;
+  /// Interned referenced-named-port declarations: pods with the same one resolve every named
+  /// port alike, so cells built against one serve all of them.
+  std::map<std::vector<ContainerPort>, uint32_t> signature_ids;
+  std::vector<uint32_t> signature_of_endpoint;
 
   void build_contexts() {
     using CtxKey = std::tuple<std::vector<PolicyId>, uint32_t, std::vector<ContainerPort>>;
@@ -279,24 +302,89 @@ struct Builder {
     }
   }
 
-  /// Classes each rule's peers match, as seen by a subject on `node`.
-  const Bits& rule_bits(RuleId rid, NodeId node) {
-    auto key = std::make_pair(rid.v, node.v);
-    auto it = rule_bits_cache.find(key);
-    if (it != rule_bits_cache.end()) return it->second;
-    const Rule& r = m.rule(rid);
-    if (!rule_node_dependent(r) && node.v != kAnyNode) return rule_bits(rid, NodeId(kAnyNode));
-    Bits bits((t.classes.size() + 63) / 64);
-    Endpoint subject;
-    subject.node = node;
-    const Policy& pol = m.policy(r.policy);
-    for (const auto& peer : r.peers)
-      for (size_t k = 0; k < t.classes.size(); ++k)
-        if (!test_bit(bits, k) && peer_matches(m, pol, peer, subject, class_rep[k])) set_bit(bits, k);
-    return rule_bits_cache.emplace(key, std::move(bits)).first->second;
-  }
+  /// Classes are pods, then nodes (in node order), then world regions.
+  size_t node_begin = 0, world_begin = 0;
   static constexpr uint32_t kAnyNode = 0xfffffffeu;
-  std::map<std::pair<uint32_t, uint32_t>, Bits> rule_bits_cache;
+  std::vector<Bits> rule_bits_;
+
+  /// Classes each rule's peers match, host and remote-node peers left out: those match node
+  /// classes only, depending on the subject's node (see node_member). Only the classes a kind of
+  /// peer can match are tried: selectors match pods, plain ipBlocks the world.
+  const Bits& rule_bits(RuleId rid) {
+    Bits& bits = rule_bits_[rid.v];
+    if (!bits.empty()) return bits;
+    const size_t K = t.classes.size();
+    bits.assign((K + 63) / 64, 0);
+    const Rule& r = m.rule(rid);
+    const Policy& pol = m.policy(r.policy);
+    Endpoint subject;  // only host / remote-node peers look at the subject
+    for (const auto& peer : r.peers) {
+      size_t lo = 0, hi = K;
+      if (const auto* e = std::get_if<PeerEntity>(&peer.v)) {
+        if (e->entity == Entity::Host || e->entity == Entity::RemoteNode) continue;
+      } else if (std::holds_alternative<PeerEndpoints>(peer.v)) {
+        hi = node_begin;
+      } else if (const auto* c = std::get_if<PeerCidr>(&peer.v); c && !c->matches_cluster) {
+        lo = world_begin;
+      }
+      for (size_t k = lo; k < hi; ++k)
+        if (!test_bit(bits, k) && peer_matches(m, pol, peer, subject, class_rep[k])) set_bit(bits, k);
+    }
+    return bits;
+  }
+
+  /// Whether rule `i` of a row matches node `n`'s class, for a subject on node `n` (own) or on
+  /// another node.
+  bool node_member(RuleId rid, const Bits& bits, size_t n, bool own) const {
+    uint8_t f = rule_flags[rid.v];
+    return test_bit(bits, node_begin + n) || (own ? (f & kHost) : (f & kRemoteNode));
+  }
+
+  /// Fingerprint of a set of rules (order-independent, 128 bits), accumulated per rule.
+  struct Fingerprint {
+    uint64_t h1 = 0, h2 = 0;
+    uint32_t count = 0;
+    struct Delta {
+      uint64_t d1, d2;
+      explicit Delta(RuleId r) : Delta(uint64_t(r.v)) {}
+      explicit Delta(uint64_t v) {
+        uint64_t x = (v + 1) * 0x9E3779B97F4A7C15ull;
+        x ^= x >> 31;
+        d1 = x * 0xFF51AFD7ED558CCDull;
+        d2 = (x ^ 0x165667B19E3779F9ull) * 0xC4CEB9FE1A85EC53ull + (x >> 17);
+      }
+    };
+    void add(const Delta& d) {
+      h1 += d.d1;
+      h2 += d.d2;
+      ++count;
+    }
+    void add(RuleId r) { add(Delta(r)); }
+    void sub(const Delta& d) {
+      h1 -= d.d1;
+      h2 -= d.d2;
+      --count;
+    }
+    friend bool operator==(const Fingerprint&, const Fingerprint&) = default;
+  };
+  /// What decides a cell: the rules that can take part, fingerprinted, plus isolation and the
+  /// named-port declarations of the destination (kNone when no such rule takes part).
+  struct CellKey {
+    Fingerprint fp;
+    bool isolated = false;
+    uint32_t signature = PolicyTables::kNone;
+    friend bool operator==(const CellKey&, const CellKey&) = default;
+  };
+  struct CellKeyHash {
+    size_t operator()(const CellKey& k) const {
+      return static_cast<size_t>(k.fp.h1 ^ (k.fp.h2 * 31) ^ (uint64_t(k.signature) << 1) ^ uint64_t(k.isolated));
+    }
+  };
+  /// Verdicts by cover (see build_function).
+  std::unordered_map<CellKey, Segment, CellKeyHash> judged;
+  static Fingerprint::Delta item_delta(const std::vector<RuleId>& rules, uint32_t rule, int32_t group) {
+    return Fingerprint::Delta((uint64_t(rules[rule].v) << 20) ^ uint64_t(uint32_t(group + 1)));
+  }
 
   /// The port function for the rules `M` (all matching the peer), given isolation and the
   /// destination pod against which named ports resolve. A sweep over the rules' port intervals
@@ -353,6 +441,7 @@ struct Builder {
       std::sort(by_start.begin(), by_start.end(), [&](uint32_t a, uint32_t b) { return items[a].lo < items[b].lo; });
       std::sort(by_end.begin(), by_end.end(), [&](uint32_t a, uint32_t b) { return items[a].end < items[b].end; });
       active.clear();
+      Fingerprint cover_fp;
       pos.assign(items.size(), 0);
       size_t si = 0, ei = 0;
       std::vector<Segment>& segs = f.buckets[b];
@@ -365,16 +454,28 @@ struct Builder {
           active[p] = active.back();
           pos[active[p]] = p;
           active.pop_back();
+          cover_fp.sub(item_delta(rules, items[x].rule, items[x].group));
         }
         while (si < by_start.size() && items[by_start[si]].lo <= lo) {
           uint32_t x = by_start[si++];
           if (items[x].end <= lo) continue;  // already ended (removed above or never active)
           pos[x] = static_cast<uint32_t>(active.size());
           active.push_back(x);
+          cover_fp.add(item_delta(rules, items[x].rule, items[x].group));
         }
-        cover.clear();
-        for (uint32_t x : active) cover.emplace_back(items[x].rule, items[x].group);
-        Segment s = judge(rules, cover, isolated);
+        // The verdict depends only on which (rule, port group) pairs cover the segment: the
+        // same cover recurs across the functions of a table, so verdicts are kept by it.
+        CellKey ck{cover_fp, isolated, 0};
+        auto jt = judged.find(ck);
+        Segment s;
+        if (jt != judged.end()) {
+          s = jt->second;
+        } else {
+          cover.clear();
+          for (uint32_t x : active) cover.emplace_back(items[x].rule, items[x].group);
+          s = judge(rules, cover, isolated);
+          judged.emplace(ck, s);
+        }
         s.lo = static_cast<uint16_t>(lo);
         s.hi = static_cast<uint16_t>(hi);
         if (!segs.empty() && segs.back().outcome == s.outcome && segs.back().rules == s.rules &&
@@ -402,12 +503,16 @@ struct Builder {
 
   /// The evaluator's verdict for a segment from the (rule, group) pairs whose port intervals
   /// cover it (group -1: a rule without ports): deny rules win, then isolation, then L4 allows,
-  /// then L7 allows. Sorts `cover`.
+  /// then L7 allows. Sorts `cover`; `rules` sorted by id.
+  std::vector<RuleId> denies, l4, l7rules;  // judge's scratch
+  std::vector<L7Ref> l7refs;
   Segment judge(const std::vector<RuleId>& rules, std::vector<std::pair<uint32_t, int32_t>>& cover, bool isolated) {
     std::sort(cover.begin(), cover.end());
     cover.erase(std::unique(cover.begin(), cover.end()), cover.end());
-    std::vector<RuleId> denies, l4, l7rules;
-    std::vector<L7Ref> l7refs;
+    denies.clear();
+    l4.clear();
+    l7rules.clear();
+    l7refs.clear();
     for (size_t a = 0; a < cover.size();) {
       size_t z = a;
       while (z < cover.size() && cover[z].first == cover[a].first) ++z;
@@ -460,50 +565,133 @@ struct Builder {
     return s;
   }
 
-  /// Fingerprint of a set of rules (order-independent, 128 bits), accumulated per rule.
-  struct Fingerprint {
-    uint64_t h1 = 0, h2 = 0;
-    uint32_t count = 0;
-    void add(RuleId r) {
-      uint64_t x = (uint64_t(r.v) + 1) * 0x9E3779B97F4A7C15ull;
-      x ^= x >> 31;
-      h1 += x * 0xFF51AFD7ED558CCDull;
-      h2 += (x ^ 0x165667B19E3779F9ull) * 0xC4CEB9FE1A85EC53ull + (x >> 17);
-      ++count;
-    }
-  };
-  /// Cells already built: (matched-rules fingerprint, isolation, named-port destination) ->
-  /// function. Fingerprints instead of rule vectors keep this small at 10,000s of pods.
-  std::map<std::tuple<uint64_t, uint64_t, uint32_t, bool, uint32_t>, uint32_t> memo;
-  std::vector<bool> rule_has_named;
+  /// Cells already built. Fingerprints instead of rule vectors keep this small at 10,000s of pods.
+  std::unordered_map<CellKey, uint32_t, CellKeyHash> memo;
 
-  /// The function of one cell (context `c`, direction `d`, peer class `k`), given the rules of
-  /// the row with their class bitmaps and the fingerprint of those matching `k`.
-  uint32_t cell(const Context& c, int d, size_t k, const std::vector<RuleId>& rules,
-                const std::vector<const Bits*>& bits, const Fingerprint& fp, bool named) {
-    // Named ports resolve against the destination: the subject for ingress (every pod of a
-    // base context declares the same referenced named ports), the peer for egress.
-    const Endpoint* dst = nullptr;
-    uint32_t dst_key = 0xffffffffu;
-    if (named) {
-      if (d == static_cast<int>(Direction::Ingress)) {
-        dst = &m.endpoint(c.endpoints.front());
-        dst_key = base_of_context[c.id];
-      } else if (class_rep[k].kind == Resolved::Kind::Pod) {
-        dst = &m.endpoint(class_rep[k].ep);
-        dst_key = 0x80000000u | static_cast<uint32_t>(k);
+  /// Per rule, how it can take part in a cell.
+  enum RuleFlags : uint8_t {
+    kInert = 1,        ///< neither allow nor deny: judge ignores it
+    kDeny = 2,         ///< a deny rule
+    kDenyAll = 4,      ///< a deny rule covering every port of every protocol
+    kNamedOnly = 8,    ///< every port it names is a named port: nothing where none resolves
+    kNamed = 16,       ///< names a port somewhere
+    kHost = 32,        ///< has a host peer
+    kRemoteNode = 64,  ///< has a remote-node peer
+  };
+  std::vector<uint8_t> rule_flags;
+  /// kNamedOnly rules: whether any of their named ports resolves against a signature.
+  std::vector<std::vector<int8_t>> resolves_table;     ///< [rule][signature]: -1 not known yet
+  std::vector<std::vector<ContainerPort>> signatures;  ///< by id
+
+  void classify_rules() {
+    rule_flags.assign(m.rules.size(), 0);
+    for (const auto& r : m.rules) {
+      uint8_t f = 0;
+      bool all_ports = r.ports.empty(), named_only = !r.ports.empty();
+      for (const auto& g : r.ports) {
+        if (g.ports.empty()) all_ports = true;
+        if (g.ports.empty()) named_only = false;
+        for (const auto& pm : g.ports) {
+          if (!pm.named.empty()) f |= kNamed;
+          if (pm.named.empty()) named_only = false;
+        }
+      }
+      if (r.action == Action::Deny) f |= kDeny | (all_ports ? kDenyAll : 0);
+      if (r.action != Action::Deny && r.action != Action::Allow) f |= kInert;
+      if (named_only) f |= kNamedOnly;
+      for (const auto& peer : r.peers)
+        if (const auto* e = std::get_if<PeerEntity>(&peer.v)) {
+          if (e->entity == Entity::Host) f |= kHost;
+          if (e->entity == Entity::RemoteNode) f |= kRemoteNode;
+        }
+      rule_flags[r.id.v] = f;
+    }
+    resolves_table.assign(m.rules.size(), {});
+    signatures.resize(signature_ids.size());
+    for (const auto& [sig, id] : signature_ids) signatures[id] = sig;
+  }
+
+  /// Whether a kNamedOnly rule yields any port against the destination's declarations.
+  bool resolves(RuleId rid, uint32_t sig) {
+    if (sig == PolicyTables::kNone) return false;
+    auto& row = resolves_table[rid.v];
+    if (row.empty()) row.assign(signatures.size(), -1);
+    int8_t& v = row[sig];
+    if (v < 0) {
+      v = 0;
+      for (const auto& g : m.rule(rid).ports)
+        for (const auto& pm : g.ports)
+          for (const auto& cp : signatures[sig])
+            if (cp.name == pm.named && pm.protos.contains(cp.proto)) v = 1;
+    }
+    return v != 0;
+  }
+
+  /// Accumulates, per class, which rules take part. A deny rule covering every port makes the
+  /// allows irrelevant (every segment is denied by the denies); a rule with only named ports,
+  /// none declared by the destination, yields no port at all. Both are left out of the key, so
+  /// cells that differ only by such rules share one function.
+  struct ClassAcc {
+    Fingerprint all, denies;
+    bool deny_all = false, named = false, named_deny = false;
+    void add(RuleId r, uint8_t f) { add(Fingerprint::Delta(r), f); }
+    void add(const Fingerprint::Delta& r, uint8_t f) {
+      all.add(r);
+      if (f & kNamed) named = true;
+      if (f & kDeny) {
+        denies.add(r);
+        if (f & kDenyAll) deny_all = true;
+        if (f & kNamed) named_deny = true;
       }
     }
-    auto key = std::make_tuple(fp.h1, fp.h2, fp.count, c.isolated[d], dst_key);
+  };
+
+  /// The destination's named-port declarations for a cell: the subject's for ingress (every
+  /// pod of a context declares the same referenced named ports), the peer's for egress.
+  uint32_t destination_signature(const Context& c, int d, size_t k) const {
+    if (d == static_cast<int>(Direction::Ingress)) return signature_of_endpoint[c.endpoints.front().v];
+    if (class_rep[k].kind == Resolved::Kind::Pod) return signature_of_endpoint[class_rep[k].ep.v];
+    return PolicyTables::kNone;
+  }
+
+  bool takes_part(RuleId r, uint32_t sig) {
+    uint8_t f = rule_flags[r.v];
+    if (f & kInert) return false;
+    return !(f & kNamedOnly) || resolves(r, sig);
+  }
+
+  /// The function of one cell (context `c`, direction `d`, peer class `k`), given the rules of
+  /// the row with their class bitmaps and what takes part for `k`.
+  CellKey last_key;
+  uint32_t last_fid = 0;
+  bool have_last = false;
+  template <class Member>
+  uint32_t cell(const Context& c, int d, size_t k, const std::vector<RuleId>& rules, Member member, const ClassAcc& acc,
+                uint32_t sig) {
+    CellKey key;
+    key.fp = acc.deny_all ? acc.denies : acc.all;
+    key.isolated = c.isolated[d];
+    bool named = acc.deny_all ? acc.named_deny : acc.named;
+    if (named) key.signature = sig;
+    // Neighbouring classes often agree (pods of one workload, regions of one prefix).
+    if (have_last && key == last_key) return last_fid;
+    have_last = true;
+    last_key = key;
     auto it = memo.find(key);
-    if (it != memo.end()) return it->second;
+    if (it != memo.end()) return last_fid = it->second;
     std::vector<RuleId> matched;
-    matched.reserve(fp.count);
+    matched.reserve(key.fp.count);
     for (size_t i = 0; i < rules.size(); ++i)
-      if (test_bit(*bits[i], k)) matched.push_back(rules[i]);
+      if (member(i) && takes_part(rules[i], sig) && (!acc.deny_all || (rule_flags[rules[i].v] & kDeny)))
+        matched.push_back(rules[i]);
+    assert(matched.size() == key.fp.count);
+    std::sort(matched.begin(), matched.end());
+    const Endpoint* dst = nullptr;
+    if (named && sig != PolicyTables::kNone)
+      dst = d == static_cast<int>(Direction::Ingress) ? &m.endpoint(c.endpoints.front()) : &m.endpoint(class_rep[k].ep);
     uint32_t fid = build_function(matched, c.isolated[d], dst);
     memo.emplace(key, fid);
-    return fid;
+    return last_fid = fid;
   }
 
   /// The rules of a context in one direction, with their class bitmaps for its node.
@@ -512,23 +700,26 @@ struct Builder {
     bits.clear();
     for (auto pid : c.policies)
       for (auto rid : m.policy(pid).rules)
-        if (static_cast<int>(m.rule(rid).dir) == d) rules.push_back(rid);
-    for (auto rid : rules) bits.push_back(&rule_bits(rid, c.node));
+        if (static_cast<int>(m.rule(rid).dir) == d && !(rule_flags[rid.v] & kInert)) rules.push_back(rid);
+    for (auto rid : rules) bits.push_back(&rule_bits(rid));
   }
 
-  /// Fingerprints of the matching rules for every class (work: the set bits, not rules x classes).
-  void fingerprints(const std::vector<RuleId>& rules, const std::vector<const Bits*>& bits, size_t K,
-                    std::vector<Fingerprint>& fp, std::vector<bool>& named) {
-    fp.assign(K, Fingerprint{});
-    named.assign(K, false);
+  /// What takes part, for every class (work: the set bits, not rules x classes).
+  void accumulate(const Context& c, int d, const std::vector<RuleId>& rules, const std::vector<const Bits*>& bits,
+                  size_t K, std::vector<ClassAcc>& acc, std::vector<uint32_t>& sig) {
+    acc.assign(K, ClassAcc{});
+    sig.resize(K);
+    for (size_t k = 0; k < K; ++k) sig[k] = destination_signature(c, d, k);
     for (size_t i = 0; i < rules.size(); ++i) {
       const Bits& b = *bits[i];
-      bool n = rule_has_named[rules[i].v];
+      RuleId r = rules[i];
+      uint8_t f = rule_flags[r.v];
+      Fingerprint::Delta delta(r);
       for (size_t w = 0; w < b.size(); ++w)
         for (uint64_t word = b[w]; word; word &= word - 1) {
           size_t k = w * 64 + static_cast<size_t>(__builtin_ctzll(word));
-          fp[k].add(rules[i]);
-          if (n) named[k] = true;
+          if ((f & kNamedOnly) && !resolves(r, sig[k])) continue;
+          acc[k].add(delta, f);
         }
     }
   }
@@ -537,50 +728,55 @@ struct Builder {
     const size_t K = t.classes.size();
     const size_t N = m.nodes.size();
     t.node_count_ = N;
-    t.first_node_class_ = static_cast<uint32_t>(K);
-    for (const auto& c : t.classes)
-      if (c.kind == AddrClass::Kind::Node) {
-        t.first_node_class_ = c.id;
-        break;
-      }
-    rule_has_named.assign(m.rules.size(), false);
-    for (const auto& r : m.rules)
-      for (const auto& g : r.ports)
-        for (const auto& pm : g.ports)
-          if (!pm.named.empty()) rule_has_named[r.id.v] = true;
+    t.first_node_class_ = static_cast<uint32_t>(node_begin);
+    classify_rules();
+    rule_bits_.assign(m.rules.size(), {});
     t.row_of_.assign(t.contexts.size() * 2, 0);
     t.node_functions_.assign(t.contexts.size() * 2 * N, 0);
-    std::map<std::pair<uint32_t, int>, uint32_t> base_rows;  // (base context, dir) -> row
+    // Per (base context, direction): the row, and the node columns for a subject on another
+    // node (remote) and on that node (own, filled as contexts on it appear).
+    struct BaseRow {
+      uint32_t row = PolicyTables::kNone;
+      std::vector<uint32_t> remote, own;
+    };
+    std::vector<std::array<BaseRow, 2>> base_rows(base_ids.size());
     std::vector<RuleId> rules;
     std::vector<const Bits*> bits;
-    std::vector<Fingerprint> fp;
-    std::vector<bool> named;
+    std::vector<ClassAcc> acc;
+    std::vector<uint32_t> sig;
+    auto node_cell = [&](const Context& c, int d, size_t n, bool own) {
+      size_t k = node_begin + n;
+      uint32_t nsig = destination_signature(c, d, k);
+      ClassAcc a;
+      for (size_t i = 0; i < rules.size(); ++i)
+        if (node_member(rules[i], *bits[i], n, own) && takes_part(rules[i], nsig))
+          a.add(rules[i], rule_flags[rules[i].v]);
+      return cell(
+          c, d, k, rules, [&](size_t i) { return node_member(rules[i], *bits[i], n, own); }, a, nsig);
+    };
     for (const auto& c : t.contexts)
       for (int d = 0; d < 2; ++d) {
+        BaseRow& br = base_rows[base_of_context[c.id]][static_cast<size_t>(d)];
         row_rules(c, d, rules, bits);
-        auto [it, fresh] = base_rows.emplace(std::make_pair(base_of_context[c.id], d), 0);
-        if (fresh) {
-          // A new row: every class but the nodes (those depend on the context's node).
-          fingerprints(rules, bits, K, fp, named);
+        if (br.row == PolicyTables::kNone) {
+          // A new row: every class but the nodes.
+          accumulate(c, d, rules, bits, K, acc, sig);
           std::vector<uint32_t> row(K, 0);
           for (size_t k = 0; k < K; ++k)
-            if (t.classes[k].kind != AddrClass::Kind::Node) row[k] = cell(c, d, k, rules, bits, fp[k], named[k]);
-          it->second = static_cast<uint32_t>(t.rows_.size());
+            if (k < node_begin || k >= world_begin)
+              row[k] = cell(
+                  c, d, k, rules, [&](size_t i) { return test_bit(*bits[i], k); }, acc[k], sig[k]);
+          br.row = static_cast<uint32_t>(t.rows_.size());
           t.rows_.push_back(std::move(row));
+          br.remote.resize(N);
+          for (size_t n = 0; n < N; ++n) br.remote[n] = node_cell(c, d, n, false);
+          br.own.assign(N, PolicyTables::kNone);
         }
-        t.row_of_[c.id * 2 + static_cast<size_t>(d)] = it->second;
-        // Node columns, for this context's node.
-        for (size_t n = 0; n < N; ++n) {
-          size_t k = t.first_node_class_ + n;
-          Fingerprint f;
-          bool nm = false;
-          for (size_t i = 0; i < rules.size(); ++i)
-            if (test_bit(*bits[i], k)) {
-              f.add(rules[i]);
-              nm = nm || rule_has_named[rules[i].v];
-            }
-          t.node_functions_[(c.id * 2 + static_cast<size_t>(d)) * N + n] = cell(c, d, k, rules, bits, f, nm);
-        }
+        t.row_of_[c.id * 2 + static_cast<size_t>(d)] = br.row;
+        size_t own = c.node.v;
+        if (br.own[own] == PolicyTables::kNone) br.own[own] = node_cell(c, d, own, true);
+        uint32_t* cols = &t.node_functions_[(c.id * 2 + static_cast<size_t>(d)) * N];
+        for (size_t n = 0; n < N; ++n) cols[n] = n == own ? br.own[n] : br.remote[n];
       }
   }
 };
@@ -651,6 +847,7 @@ PolicyTables resolve_policies(const Model& m) {
   b.build_classes();
   b.build_contexts();
   b.build_table();
+
   b.t.class_rep = std::move(b.class_rep);
   return std::move(b.t);
 }

@@ -282,10 +282,10 @@ Connectivity::Connectivity(const ir::Model& m, const ir::PolicyTables& t) : m_(m
       group_of_endpoint_[e.id.v] = g;
       groups_[g].endpoints.push_back(e.id);
     }
-  // Behaviors: pod groups of one workload and class whose contexts have identical table rows.
-  std::map<std::vector<uint32_t>, uint32_t> rows;  // a context's two rows -> row id
-  std::vector<uint32_t> row_of_ctx(t.contexts.size(), kNoFunction);
-  std::map<std::tuple<uint32_t, uint32_t, std::string>, uint32_t> behaviors;
+  // Behaviors: pod groups of one workload and class whose contexts have identical rows towards
+  // pods and the world. The node columns may differ (they depend on the context's node), so a
+  // behavior stands for its members only where the peer is a pod or world group.
+  std::map<std::tuple<uint32_t, uint32_t, uint32_t, std::string>, uint32_t> behaviors;
   behavior_.resize(groups_.size());
   for (uint32_t g = 0; g < groups_.size(); ++g) {
     const Group& grp = groups_[g];
@@ -293,11 +293,8 @@ Connectivity::Connectivity(const ir::Model& m, const ir::PolicyTables& t) : m_(m
       behavior_[g] = g;
       continue;
     }
-    uint32_t& row = row_of_ctx[grp.ctx];
-    if (row == kNoFunction)
-      row = rows.emplace(t.row_signature(grp.ctx), static_cast<uint32_t>(rows.size())).first->second;
-    // Own-node ingress depends on the node: keep nodes apart where a node group exists.
-    behavior_[g] = behaviors.emplace(std::make_tuple(row, grp.cls, grp.workload), g).first->second;
+    auto key = std::make_tuple(t.row_of_[grp.ctx * 2u], t.row_of_[grp.ctx * 2u + 1], grp.cls, grp.workload);
+    behavior_[g] = behaviors.emplace(std::move(key), g).first->second;
   }
 }
 
@@ -327,7 +324,7 @@ uint32_t Connectivity::allowed_id(uint32_t src, uint32_t dst, bool distinct) con
     bool own_node = s.kind == Group::Kind::Node && m_.config.allow_from_own_node && s.node == d.node;
     if (d.kind == Group::Kind::Pods && !own_node) in = t_.function_id(d.ctx, ir::Direction::Ingress, s.cls);
   }
-  auto [it, fresh] = pair_sets_.try_emplace({eg, in}, 0);
+  auto [it, fresh] = pair_sets_.try_emplace(uint64_t(eg) << 32 | in, 0);
   if (!fresh) return it->second;
   if (eg == kNoFunction && in == kNoFunction) return it->second = intern(PortSet::everything());
   if (in == kNoFunction) return it->second = function_set(eg);
@@ -408,8 +405,9 @@ std::vector<MatrixCell> connectivity_matrix(const Connectivity& c, const ir::Mod
     for (uint32_t g = 0; g < groups.size(); ++g)
       if (unit_of[g] != kNoFunction) unit_of[g] = unit_ids[groups[g].workload];
   }
-  // One representative per behavior (pods) plus every node and world group. Node sources stay
-  // per destination group (own-node ingress depends on the destination's node).
+  // One representative per behavior (pods) plus every world group, for pod and world peers.
+  // Cells with a node on either side take every pod group: node columns depend on the
+  // context's node, and own-node ingress on the destination's node.
   const auto& behavior = c.behavior_of_group();
   std::vector<uint32_t> reps;
   std::vector<size_t> members(groups.size(), 0);  // pods per behavior
@@ -437,6 +435,7 @@ std::vector<MatrixCell> connectivity_matrix(const Connectivity& c, const ir::Mod
     bool s_node = sg.kind == Group::Kind::Node;
     for (uint32_t d : (s_node ? std::vector<uint32_t>{} : reps)) {
       const Group& dg = groups[d];
+      if (dg.kind == Group::Kind::Node) continue;                                  // below
       if (sg.kind != Group::Kind::Pods && dg.kind != Group::Kind::Pods) continue;  // no policy applies
       if (s == d && members[s] <= 1) continue;                                     // only self traffic
       record(unit_of[s], unit_of[d], c.allowed_id(s, d, /*distinct=*/true));
@@ -446,6 +445,13 @@ std::vector<MatrixCell> connectivity_matrix(const Connectivity& c, const ir::Mod
         if (unit_of[d] != kNoFunction && groups[d].kind == Group::Kind::Pods)
           record(unit_of[s], unit_of[d], c.allowed_id(s, d));
   }
+  std::vector<uint32_t> node_groups;
+  for (uint32_t g = 0; g < groups.size(); ++g)
+    if (unit_of[g] != kNoFunction && groups[g].kind == Group::Kind::Node) node_groups.push_back(g);
+  if (!node_groups.empty())
+    for (uint32_t s = 0; s < groups.size(); ++s)
+      if (unit_of[s] != kNoFunction && groups[s].kind == Group::Kind::Pods)
+        for (uint32_t d : node_groups) record(unit_of[s], unit_of[d], c.allowed_id(s, d, /*distinct=*/true));
   std::vector<MatrixCell> out;
   for (size_t cell = 0; cell < first.size(); ++cell) {
     if (first[cell] == kNoFunction) continue;

@@ -10,6 +10,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -82,10 +83,10 @@ class Connectivity {
   std::vector<uint32_t> group_of_endpoint_;
   std::vector<uint32_t> group_of_node_;
   std::vector<uint32_t> behavior_;
-  mutable std::deque<PortSet> sets_;                                     ///< interned (a deque: references stay valid)
-  mutable std::map<std::string, uint32_t> set_ids_;                      ///< serialized set -> id
-  mutable std::vector<uint32_t> function_sets_;                          ///< per ir::PortFunction id (kNone = not yet)
-  mutable std::map<std::pair<uint32_t, uint32_t>, uint32_t> pair_sets_;  ///< (egress fid, ingress fid)
+  mutable std::deque<PortSet> sets_;                          ///< interned (a deque: references stay valid)
+  mutable std::map<std::string, uint32_t> set_ids_;           ///< serialized set -> id
+  mutable std::vector<uint32_t> function_sets_;               ///< per ir::PortFunction id (kNone = not yet)
+  mutable std::unordered_map<uint64_t, uint32_t> pair_sets_;  ///< egress fid << 32 | ingress fid
 };
 
 /// One row of a who/what listing: a workload (or node, or world region) and what it may do.
