@@ -107,20 +107,6 @@ Status remove_tree(const std::string& path) {
   return {};
 }
 
-// Pins need a BPF filesystem at /sys/fs/bpf. Like a CNI agent, polnode mounts one there when the
-// machine has none (systemd mounts it at boot; minimal VMs and containers often do not).
-Status ensure_bpffs() {
-  struct statfs fs {};
-  if (::statfs(kBpfRoot, &fs) == 0 && fs.f_type == BPF_FS_MAGIC) return {};
-  if (::mkdir(kBpfRoot, 0700) < 0 && errno != EEXIST) return sys_error(std::string("creating ") + kBpfRoot, errno);
-  if (::mount("bpf", kBpfRoot, "bpf", 0, "mode=0700") < 0)
-    return Error{std::string(kBpfRoot) + " is not a BPF filesystem and mounting one failed: " + std::strerror(errno) +
-                 " (mount -t bpf bpf /sys/fs/bpf)"};
-  if (::statfs(kBpfRoot, &fs) < 0 || fs.f_type != BPF_FS_MAGIC)
-    return Error{std::string(kBpfRoot) + " is not a BPF filesystem after mounting one"};
-  return {};
-}
-
 Result<Fd> get_pinned(const std::string& path) {
   int fd = bpf_obj_get(path.c_str());
   if (fd < 0) return sys_error("opening pinned " + path, -fd);

@@ -8,6 +8,7 @@
 #include <linux/bpf.h>
 #include <linux/if.h>
 #include <linux/if_link.h>
+#include <linux/magic.h>
 #include <linux/neighbour.h>
 #include <linux/nsfs.h>
 #include <linux/pkt_cls.h>
@@ -18,6 +19,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -921,7 +923,24 @@ Status TcxLink::update(int prog_fd) {
   return {};
 }
 
+// Pins need a BPF filesystem at /sys/fs/bpf. Like a CNI agent, polnode mounts one there when the
+// machine has none (systemd mounts it at boot; minimal VMs and containers often do not).
+Status ensure_bpffs() {
+  constexpr const char* kBpfRoot = "/sys/fs/bpf";
+  struct statfs fs {};
+  if (::statfs(kBpfRoot, &fs) == 0 && fs.f_type == BPF_FS_MAGIC) return {};
+  if (::mkdir(kBpfRoot, 0700) < 0 && errno != EEXIST) return sys_error(std::string("creating ") + kBpfRoot, errno);
+  if (::mount("bpf", kBpfRoot, "bpf", 0, "mode=0700") < 0)
+    return Error{std::string(kBpfRoot) + " is not a BPF filesystem and mounting one failed: " + std::strerror(errno) +
+                 " (mount -t bpf bpf /sys/fs/bpf)"};
+  if (::statfs(kBpfRoot, &fs) < 0 || fs.f_type != BPF_FS_MAGIC)
+    return Error{std::string(kBpfRoot) + " is not a BPF filesystem after mounting one"};
+  return {};
+}
+
 Status TcxLink::pin(const std::string& path) {
+  if (path.rfind("/sys/fs/bpf/", 0) == 0)
+    if (auto st = ensure_bpffs(); !st) return st;
   if (bpf_obj_pin(fd_.get(), path.c_str()) != 0) return sys_error("pinning a tcx link at " + path, errno);
   pin_ = path;
   return {};

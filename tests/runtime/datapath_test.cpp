@@ -433,8 +433,9 @@ TEST_F(Datapath, DetachLeavesNothingAndOpensTraffic) {
     for (const auto& f : p.programs) {
       prog_ids.push_back(f.prog_id);
       EXPECT_EQ(f.tcx, tcx) << p.name;
-      if (tcx)
+      if (tcx) {
         EXPECT_EQ(f.prog_id, f.dir == TcDirection::Ingress ? dp->nodes[0].prog_from_pod : dp->nodes[0].prog_to_pod);
+      }
     }
   EXPECT_EQ(prog_ids.size(), 2u + 2u * lab_.pods.size());
 

@@ -298,6 +298,10 @@ class TcAttachment {
   bool owned_ = false;
 };
 
+/// Makes sure /sys/fs/bpf is a BPF filesystem, mounting one there when it is not (systemd does
+/// at boot; minimal VMs and containers often do not). Pins need it.
+Status ensure_bpffs();
+
 /// A BPF program attached to an interface's tc hook through a tcx link (Linux 6.6): the
 /// hook runs it without a qdisc or a classifier in between, which is most of what a tc program
 /// costs on a fast path. The link lives while a descriptor or a bpffs pin refers to it (or
