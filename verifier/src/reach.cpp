@@ -2,6 +2,7 @@
 
 #include <z3++.h>
 
+#include <memory>
 #include <mutex>
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -140,6 +141,21 @@ void keep_allocator_memory() {
   });
 }
 
+// Creating a Z3 context costs about 2 ms, more than encoding and solving most questions; each
+// thread keeps one and every question gets a fresh solver on it. Renewed after kContextUses
+// questions, so that the terms of old questions do not pile up in its tables.
+z3::context& question_context() {
+  constexpr int kContextUses = 200;
+  thread_local std::unique_ptr<z3::context> ctx;
+  thread_local int uses = 0;
+  if (!ctx || ++uses > kContextUses) {
+    ctx.reset();
+    ctx = std::make_unique<z3::context>();
+    uses = 1;
+  }
+  return *ctx;
+}
+
 }  // namespace
 
 std::string EndpointView::name(const ir::Model& m) const {
@@ -181,7 +197,7 @@ ir::Result<ReachAnswer> check_reach(const ir::Model& m, const ReachQuery& q, con
   if (q.src.empty() || q.dst.empty()) return ir::Error{"the question names no endpoint"};
   keep_allocator_memory();
   try {
-    z3::context c;
+    z3::context& c = question_context();
     z3::solver s(c, z3::solver::simple());
     z3::params params(c);
     params.set("timeout", 60000u);
