@@ -14,6 +14,8 @@
  *   polc_to_underlay    tc egress of the underlay interface: reverse NAT of replies from local
  *                       NodePort backends
  *
+ * A packet from a pod first asks polc_svc_filter (a Bloom filter of the service keys): most
+ * packets go to no service and skip the hash lookup.
  * Only TCP and UDP are translated (SCTP's CRC32c checksum cannot be updated incrementally); IP
  * fragments are not translated. Every step is a fixed number of map lookups, no loops. */
 #pragma once
@@ -53,6 +55,13 @@ struct {
   __type(key, struct polc_svc_key);
   __type(value, struct polc_svc);
 } polc_services SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, POLC_SVC_FILTER_WORDS);
+  __type(key, polc_u32);
+  __type(value, struct polc_svc_filter_word);
+} polc_svc_filter SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);
@@ -152,6 +161,14 @@ static __polc_inline int polc_lb_rewrite(struct __sk_buff* skb, const struct pol
   return 0;
 }
 
+/* 0 when addr:port/proto is certainly no key of polc_services (its filter bit is clear). */
+static __polc_inline int polc_lb_maybe_service(polc_be32 addr, polc_u16 port, polc_u8 proto) {
+  polc_u32 bit = polc_svc_filter_bit(addr, port, proto);
+  polc_u32 word = bit >> 6;
+  const struct polc_svc_filter_word* w = bpf_map_lookup_elem(&polc_svc_filter, &word);
+  return !w || ((w->bits >> (bit & 63)) & 1);
+}
+
 /* ---- connections -------------------------------------------------------------------------- */
 
 static __polc_inline polc_u64 polc_lb_lifetime(const struct polc_config* cfg, polc_u8 proto, polc_u8 flags) {
@@ -244,6 +261,7 @@ static __polc_inline void polc_lb_remember(const struct polc_lb_key* fkey, const
 static __polc_inline int polc_lb_from_pod(struct __sk_buff* skb) {
   struct polc_lb_pkt p = {};
   if (!polc_lb_parse(skb, &p)) return 0;
+  if (!polc_lb_maybe_service(p.daddr, p.dport, p.proto)) return 0;
   struct polc_svc_key sk = {.addr = p.daddr, .port = p.dport, .proto = p.proto};
   const struct polc_svc* svc = bpf_map_lookup_elem(&polc_services, &sk);
   if (!svc) return 0;
@@ -320,6 +338,7 @@ SEC("tc") int polc_from_underlay(struct __sk_buff* skb) {
     return (int)polc_lb_redirect_neigh(skb->ifindex, 0, 0, 0);
   }
 
+  if (!polc_lb_maybe_service(p.daddr, p.dport, p.proto)) return TC_ACT_OK;
   struct polc_svc_key sk = {.addr = p.daddr, .port = p.dport, .proto = p.proto};
   const struct polc_svc* svc = bpf_map_lookup_elem(&polc_services, &sk);
   if (!svc || !(svc->flags & POLC_SVC_NODE_PORT)) return TC_ACT_OK;

@@ -70,9 +70,10 @@ ir::Result<CompileOutput> compile_policy(const ir::Model& m, const CompileOption
       diags.report(ir::DiagId::NodeWithoutPods, ir::SourceLoc{},
                    "node '" + node.name + "' has no policy-managed pods; its maps hold only the ipcache");
 
-    CapacityPlan plan = plan_capacity({&ipc.host, &ipc.lpm, &pm.config, &pm.endpoints, &pm.contexts, &pm.policy,
-                                       &pm.functions, &pm.port_classes, &pm.verdicts, &svc.services, &svc.backends},
-                                      tables.rule_sets.size(), opt.capacity);
+    CapacityPlan plan =
+        plan_capacity({&ipc.host, &ipc.lpm, &pm.config, &pm.endpoints, &pm.contexts, &pm.policy, &pm.functions,
+                       &pm.port_classes, &pm.verdicts, &svc.services, &svc.backends, &svc.filter},
+                      tables.rule_sets.size(), opt.capacity);
     plan_l7_capacity(plan, *l7);
 
     // Nodes of similar size share a configuration; compile_datapath caches by it.

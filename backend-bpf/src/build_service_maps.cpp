@@ -126,6 +126,7 @@ ServiceMaps build_service_maps(const ir::Model& m, const NodeTarget& node) {
   ServiceMaps out;
   out.services.name = "polc_services";
   out.backends.name = "polc_lb_backends";
+  out.filter.name = "polc_svc_filter";
   out.table = nlohmann::json::array();
 
   std::vector<const ir::Service*> services;
@@ -193,13 +194,19 @@ ServiceMaps build_service_maps(const ir::Model& m, const NodeTarget& node) {
       base += count;
     }
   }
+  std::vector<polc_svc_filter_word> filter(POLC_SVC_FILTER_WORDS, polc_svc_filter_word{});
   for (const auto& [k, v] : entries) {
     polc_svc_key key{};
     key.addr = htonl(std::get<0>(k));
     key.port = std::get<1>(k);
     key.proto = std::get<2>(k);
     out.services.add(key, v);
+    const uint32_t bit = polc_svc_filter_bit(key.addr, key.port, key.proto);
+    filter[bit / 64].bits |= uint64_t(1) << (bit % 64);
   }
+  for (uint32_t i = 0; i < POLC_SVC_FILTER_WORDS; ++i)
+    if (filter[i].bits) out.filter.add(i, filter[i]);
+  out.filter.used = POLC_SVC_FILTER_WORDS;  // fixed by the ABI, like polc_port_classes
   out.services.used = out.services.entries.size();
   out.backends.used = base;
   return out;

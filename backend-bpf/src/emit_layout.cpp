@@ -130,7 +130,8 @@ ir::Result<nlohmann::json> emit_layout(const LayoutInput& in) {
         &in.policy.policy, &in.policy.functions, &in.policy.port_classes, &in.policy.verdicts})
     contents[mc->name] = mc;
   if (in.services)
-    for (const MapContents* mc : {&in.services->services, &in.services->backends}) contents[mc->name] = mc;
+    for (const MapContents* mc : {&in.services->services, &in.services->backends, &in.services->filter})
+      contents[mc->name] = mc;
   if (in.l7 && in.l7->enabled)
     for (const MapContents* mc : {&in.l7->sets, &in.l7->dfa}) contents[mc->name] = mc;
   std::map<std::string, uint64_t> used;

@@ -48,7 +48,7 @@ CapacityPlan plan_capacity(const std::vector<const MapContents*>& maps, uint64_t
     plan.maps.push_back(MapPlan{name, max_entries ? macro_of(name) : "", used, max_entries});
   };
   for (const MapContents* mc : maps) {
-    if (mc->name == "polc_config" || mc->name == "polc_port_classes") {
+    if (mc->name == "polc_config" || mc->name == "polc_port_classes" || mc->name == "polc_svc_filter") {
       add(mc->name, mc->used, 0);  // fixed by the ABI
       continue;
     }

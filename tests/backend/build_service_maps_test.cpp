@@ -136,6 +136,33 @@ TEST(BuildServiceMaps, ClusterIpNodePortWeightsAndNamedTargetPorts) {
   EXPECT_EQ(sm.table[1]["backends"][0]["slots"], 4);
 }
 
+TEST(BuildServiceMaps, TheFilterHoldsEveryServiceKeyAndLittleElse) {
+  ir::Model m = load_yaml("services.yaml", kServicesYaml);
+  ServiceMaps sm = build_service_maps(m, target(m, "n1"));
+  std::vector<uint64_t> words(POLC_SVC_FILTER_WORDS, 0);
+  for (const auto& e : sm.filter.entries) {
+    uint32_t i = as<uint32_t>(e.key);
+    ASSERT_LT(i, POLC_SVC_FILTER_WORDS);
+    words[i] = as<polc_svc_filter_word>(e.value).bits;
+    EXPECT_NE(words[i], 0u) << "only words with a bit set are listed";
+  }
+  auto has = [&](uint32_t addr_host, uint16_t port, uint8_t proto) {
+    uint32_t bit = polc_svc_filter_bit(htonl(addr_host), port, proto);
+    return ((words[bit / 64] >> (bit % 64)) & 1) != 0;
+  };
+  ASSERT_FALSE(sm.services.entries.empty());
+  for (const auto& [k, v] : services_of(sm))
+    EXPECT_TRUE(has(std::get<0>(k), std::get<1>(k), std::get<2>(k))) << std::get<0>(k) << ":" << std::get<1>(k);
+  // Pod-to-pod traffic (10.10.0.0/16 on common ports) almost never hits a set bit.
+  size_t hits = 0, probes = 0;
+  for (uint32_t a = 0; a < 4096; ++a)
+    for (uint16_t port : {80, 443, 5432, 8080}) {
+      ++probes;
+      hits += has(ip("10.10.0.0") + a, port, 6) ? 1 : 0;
+    }
+  EXPECT_LT(hits, probes / 100) << hits << " of " << probes;
+}
+
 TEST(BuildServiceMaps, LocalFlagIsPerNode) {
   ir::Model m = load_yaml("services.yaml", kServicesYaml);
   ServiceMaps sm = build_service_maps(m, target(m, "n2"));

@@ -212,18 +212,18 @@ TEST_F(CompiledAsm, ABoundedNumberOfMapLookupsPerPacket) {
   // endpoints, ipcache, LPM, 2 revocation counts, stats, rule counter, event-lost count.
   // Independent of the policy: that is the point.
   EXPECT_EQ(max_on_path(fn("polc_judge"), "call 1"), 5u);
-  // Service translation (lb.h) adds, in polc_from_pod, the service, config, affinity and
-  // backend-slot lookups and, in polc_to_pod, the affinity and config lookups; the substring
+  // Service translation (lb.h) adds, in polc_from_pod, the service filter, service, config,
+  // affinity and backend-slot lookups and, in polc_to_pod, the affinity and config lookups; the substring
   // "call 1" also counts each rewrite's checksum helpers (call 10, call 11 twice).
   // The generation check at the entry adds the generation word, the config (to-pod) and the
   // tail call to another generation (call 12, which the substring counts too).
-  const std::map<std::string, size_t> bound = {{"polc_from_pod", 16 + 4 + 3 + 1}, {"polc_to_pod", 16 + 2 + 3 + 2}};
+  const std::map<std::string, size_t> bound = {{"polc_from_pod", 16 + 5 + 3 + 1}, {"polc_to_pod", 16 + 2 + 3 + 2}};
   for (const auto& [prog, max] : bound)
     EXPECT_LE(max_on_path(fn(prog), "call 1"), max) << prog << " (plus two judgements of 5)";
-  // The underlay programs never consult the policy: reverse affinity, config, service, affinity,
-  // backend slot, the SNAT port check; at most two rewrites (6 checksum helper calls), the
+  // The underlay programs never consult the policy: reverse affinity, config, service filter,
+  // service, affinity, backend slot, the SNAT port check; at most two rewrites (6 checksum helper calls), the
   // redirect (call 152) and the coarse clock (call 160), which the substring counts too.
-  EXPECT_LE(max_on_path(fn("polc_from_underlay"), "call 1"), 6u + 6u + 1u + 1u);
+  EXPECT_LE(max_on_path(fn("polc_from_underlay"), "call 1"), 7u + 6u + 1u + 1u);
   EXPECT_LE(max_on_path(fn("polc_to_underlay"), "call 1"), 2u + 3u + 1u);
   for (const char* prog : {"polc_from_underlay", "polc_to_underlay"}) {
     EXPECT_EQ(max_on_path(fn(prog), "call polc_judge"), 0u) << prog;

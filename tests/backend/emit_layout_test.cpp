@@ -83,8 +83,9 @@ TEST(EmitLayout, EntriesRoundTripThroughTheCodec) {
       auto l7 = build_l7_maps(m, t, diags);
       ASSERT_TRUE(l7.ok());
       std::map<std::string, const MapContents*> contents;
-      for (const MapContents* mc : {&ipc.host, &ipc.lpm, &pm.config, &pm.endpoints, &pm.contexts, &pm.policy,
-                                    &pm.functions, &pm.port_classes, &pm.verdicts, &svc.services, &svc.backends})
+      for (const MapContents* mc :
+           {&ipc.host, &ipc.lpm, &pm.config, &pm.endpoints, &pm.contexts, &pm.policy, &pm.functions, &pm.port_classes,
+            &pm.verdicts, &svc.services, &svc.backends, &svc.filter})
         contents[mc->name] = mc;
       if (l7->enabled)
         for (const MapContents* mc : {&l7->sets, &l7->dfa}) contents[mc->name] = mc;

@@ -30,9 +30,10 @@ class CompiledObject : public ::testing::Test {
 ObjectInfo* CompiledObject::info_ = nullptr;
 
 TEST_F(CompiledObject, ListsEveryMapWithTypeAndSize) {
-  // 14 + the services' polc_services, polc_lb_backends, polc_lb_ct + the runtime's
-  // polc_generation and polc_slots
-  EXPECT_EQ(info_->maps.size(), 19u);
+  // 14 + the services' polc_services, polc_lb_backends, polc_lb_ct, polc_svc_filter + the
+  // runtime's polc_generation and polc_slots
+  EXPECT_EQ(info_->maps.size(), 20u);
+  EXPECT_EQ(map("polc_svc_filter").max_entries, POLC_SVC_FILTER_WORDS);
   EXPECT_EQ(map_type_name(map("polc_slots").type), "prog_array");
   EXPECT_EQ(map("polc_slots").max_entries, POLC_GEN_SLOTS);
   EXPECT_EQ(map("polc_generation").max_entries, 1u);

@@ -487,6 +487,28 @@ POLC_CHECK_SIZE(polc_svc, 16);
 POLC_CHECK_OFFSET(polc_svc, slots, 4);
 POLC_CHECK_OFFSET(polc_svc, flags, 12);
 
+/* polc_svc_filter (ARRAY, POLC_SVC_FILTER_WORDS entries): a one-hash Bloom filter of the keys
+ * of polc_services, so that a packet to no service skips the hash lookup (most packets: one
+ * array read instead of a hash computation and a bucket walk). Bit polc_svc_filter_bit(key) is
+ * set for every key; a clear bit proves the key absent, a set one sends the packet to the
+ * lookup. */
+#define POLC_SVC_FILTER_BITS 65536u
+#define POLC_SVC_FILTER_WORDS (POLC_SVC_FILTER_BITS / 64u)
+struct polc_svc_filter_word {
+  polc_u64 bits;
+};
+POLC_CHECK_SIZE(polc_svc_filter_word, 8);
+
+/* The filter bit of a polc_services key: addr as stored in the key (network byte order). */
+static inline polc_u32 polc_svc_filter_bit(polc_be32 addr, polc_u16 port, polc_u8 proto) {
+  polc_u32 h = (polc_u32)addr * 0x9e3779b1u;
+  h ^= ((polc_u32)port << 8 | proto) * 0x85ebca77u;
+  h ^= h >> 15;
+  h *= 0x2c1b3c6du;
+  h ^= h >> 13;
+  return h & (POLC_SVC_FILTER_BITS - 1u);
+}
+
 /* Value of polc_lb_backends (ARRAY, key = polc_svc.base + slot): one backend.
  *   addr      the backend pod's address
  *   port      its target port for this service port (named targetPorts resolved per pod)

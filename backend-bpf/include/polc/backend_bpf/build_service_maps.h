@@ -16,6 +16,7 @@ namespace polc::backend_bpf {
 struct ServiceMaps {
   MapContents services;  ///< polc_services
   MapContents backends;  ///< polc_lb_backends
+  MapContents filter;    ///< polc_svc_filter: a bit for every key of polc_services
   nlohmann::json table;  ///< layout.json tables.services: one object per service port (id order)
 };
 
