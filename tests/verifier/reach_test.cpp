@@ -364,7 +364,16 @@ TEST(Reach, DebugSmtDumpsTheEncoding) {
   ASSERT_TRUE(a);
   EXPECT_NE(a->smt2.find("(declare-fun src_ip () (_ BitVec 32))"), std::string::npos);
   EXPECT_NE(a->smt2.find("(check-sat)"), std::string::npos);
-  EXPECT_GT(a->rules_encoded, 0u);
+  // No rule of either side can match frontend -> database: none is encoded, isolation decides.
+  EXPECT_EQ(a->rules_encoded, 0u);
+  EXPECT_FALSE(a->allowed);
+  auto q2 = frontend::parse_query("can backend reach database:5432", frontend::QueryMode::Question,
+                                  ir::SourceLoc{1, 1, 1}, diags);
+  auto rq2 = verifier::resolve_reach(r.model, *q2, diags);
+  auto a2 = verifier::check_reach(r.model, *rq2, opt);
+  ASSERT_TRUE(a2);
+  EXPECT_TRUE(a2->allowed);
+  EXPECT_EQ(a2->rules_encoded, 2u) << "backend's egress to database and database's ingress from backend";
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <iterator>
 #include <set>
 
 namespace polc::verifier {
@@ -478,6 +479,48 @@ void Encoder::define(z3::solver& s, const z3::expr& e, const std::string& name) 
     s.add(e);
 }
 
+bool Encoder::can_match(const ir::Policy& p, const ir::Rule& r, const SideVars& subject, const SideVars& remote) const {
+  const EndpointSet& sub = *subject.set;
+  const EndpointSet& rem = *remote.set;
+  if (sub.hypothetical || sub.external || rem.hypothetical || rem.external) return true;
+  // Checking costs a peer match per (subject, remote) pair and rule; past a few dozen pairs the
+  // solver decides faster than the check would.
+  constexpr size_t kMaxPairs = 32;
+  if (sub.candidates.size() * rem.candidates.size() > kMaxPairs) return true;
+  // With the packet's protocol and port fixed (by the question, or per destination candidate), a
+  // rule none of whose ports admits them (named ports resolve per pod) cannot match either.
+  if (!r.ports.empty()) {
+    const EndpointSet& dst_set = r.dir == ir::Direction::Ingress ? sub : rem;
+    bool any_port = false;
+    for (const auto& c : dst_set.candidates) {
+      const ir::Endpoint* dst_ep = c.kind == Candidate::Kind::Pod ? &m_.endpoint(c.ep) : nullptr;
+      std::vector<std::pair<uint8_t, uint16_t>> asked = c.ports;  // the packet is one of these
+      if (asked.empty()) {
+        if (!q_.proto || !q_.port) return true;  // a symbolic port: leave it to the solver
+        asked.emplace_back(*q_.proto, *q_.port);
+      }
+      for (const auto& [proto, port] : asked)
+        for (const auto& g : r.ports) {
+          if (g.ports.empty()) any_port = true;
+          for (const auto& pm : g.ports) any_port = any_port || ir::port_matches(pm, proto, port, dst_ep);
+        }
+      if (any_port) break;
+    }
+    if (!any_port) return false;
+  }
+  const std::vector<ir::Resolved>& remotes = remote.set == &q_.src ? src_resolved_ : dst_resolved_;
+  for (const auto& c : sub.candidates) {
+    if (c.kind != Candidate::Kind::Pod) continue;
+    const auto& selecting = m_.policies_selecting(c.ep);
+    if (std::find(selecting.begin(), selecting.end(), p.id) == selecting.end()) continue;
+    const ir::Endpoint& e = m_.endpoint(c.ep);
+    for (const auto& peer : r.peers)
+      for (const auto& rv : remotes)
+        if (ir::peer_matches(m_, p, peer, e, rv)) return true;
+  }
+  return false;
+}
+
 void Encoder::encode_direction(z3::solver& s, DirectionVars& d, const SideVars& subject, const SideVars& remote) {
   const char* dn = d.dir == ir::Direction::Ingress ? "ingress" : "egress";
   std::vector<z3::expr> deny, a4, am, a7, iso;
@@ -494,6 +537,7 @@ void Encoder::encode_direction(z3::solver& s, DirectionVars& d, const SideVars& 
     for (auto rid : p.rules) {
       const ir::Rule& r = m_.rule(rid);
       if (r.dir != d.dir || r.action == ir::Action::Pass) continue;
+      if (!can_match(p, r, subject, remote)) continue;
       ++rules_encoded;
       std::vector<z3::expr> peers;
       for (const auto& pe : r.peers) peers.push_back(peer(pe, remote, subject));
@@ -571,10 +615,13 @@ void Encoder::encode(z3::solver& s) {
   egress.policies = relevant_policies(q_.src);
   ingress.policies = relevant_policies(q_.dst);
   collect_domains();
-  for (const auto& [ip, id] : m_.ip_index) known_ips_.push_back(ip);
-  for (const auto& [ip, id] : m_.node_ip_index) known_ips_.push_back(ip);
-  std::sort(known_ips_.begin(), known_ips_.end());
-  known_ips_.erase(std::unique(known_ips_.begin(), known_ips_.end()), known_ips_.end());
+  // Addresses a hypothetical pod or an external address must avoid (both indexes are ordered).
+  if (q_.src.hypothetical || q_.src.external || q_.dst.hypothetical || q_.dst.external) {
+    std::vector<ir::Ipv4> pods, nodes;
+    for (const auto& [ip, id] : m_.ip_index) pods.push_back(ip);
+    for (const auto& [ip, id] : m_.node_ip_index) nodes.push_back(ip);
+    std::set_union(pods.begin(), pods.end(), nodes.begin(), nodes.end(), std::back_inserter(known_ips_));
+  }
   node_bits_ = bits_for(std::max<size_t>(m_.nodes.size(), 2));
 
   proto = c_.bv_const("proto", 8);
@@ -585,6 +632,10 @@ void Encoder::encode(z3::solver& s) {
   host = c_.string_const("host");
   src = make_side(q_.src, "src", false);
   dst = make_side(q_.dst, "dst", true);
+  for (auto [set, out] : {std::pair{&q_.src, &src_resolved_}, std::pair{&q_.dst, &dst_resolved_}})
+    for (const auto& c : set->candidates)
+      out->push_back(ir::resolve_address(
+          m_, c.kind == Candidate::Kind::Pod ? ir::Address::pod(c.ep) : ir::Address::ip(m_.node(c.node).ip)));
   s.add(side_constraints(src, false).simplify());
   s.add(side_constraints(dst, true).simplify());
   if (q_.proto) s.add(proto == c_.bv_val(*q_.proto, 8));

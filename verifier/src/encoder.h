@@ -146,6 +146,10 @@ class Encoder {
   void define(z3::solver& s, const z3::expr& e, const std::string& name);
   void encode_direction(z3::solver& s, DirectionVars& d, const SideVars& subject, const SideVars& remote);
   std::vector<ir::PolicyId> relevant_policies(const EndpointSet& set) const;
+  /// False when no peer of `r` can match: both sides are existing endpoints only, and for no
+  /// subject the rule's policy selects is any peer matching any remote candidate. Such a rule is
+  /// false in every model, so it is left out of the encoding.
+  bool can_match(const ir::Policy& p, const ir::Rule& r, const SideVars& subject, const SideVars& remote) const;
 
   z3::context& c_;
   const ir::Model& m_;
@@ -156,8 +160,9 @@ class Encoder {
   std::map<std::string, LabelDomain> pod_domains_, ns_domains_;
   std::vector<std::string> port_names_;
   unsigned node_bits_ = 1;
-  std::vector<ir::Ipv4> known_ips_;              ///< pods and nodes (sorted)
-  std::vector<ir::HeaderMatch> header_matches_;  ///< parallel to header_vars
+  std::vector<ir::Ipv4> known_ips_;                        ///< pods and nodes (sorted; only with a symbolic side)
+  std::vector<ir::Resolved> src_resolved_, dst_resolved_;  ///< the candidates' addresses
+  std::vector<ir::HeaderMatch> header_matches_;            ///< parallel to header_vars
 };
 
 }  // namespace polc::verifier
