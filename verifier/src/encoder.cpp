@@ -483,9 +483,9 @@ bool Encoder::can_match(const ir::Policy& p, const ir::Rule& r, const SideVars& 
   const EndpointSet& sub = *subject.set;
   const EndpointSet& rem = *remote.set;
   if (sub.hypothetical || sub.external || rem.hypothetical || rem.external) return true;
-  // Checking costs a peer match per (subject, remote) pair and rule; past a few dozen pairs the
-  // solver decides faster than the check would.
-  constexpr size_t kMaxPairs = 32;
+  // Checking costs a peer match per (subject, remote) pair and rule; past a few thousand pairs
+  // the solver decides faster than the check would.
+  constexpr size_t kMaxPairs = 4096;
   if (sub.candidates.size() * rem.candidates.size() > kMaxPairs) return true;
   // With the packet's protocol and port fixed (by the question, or per destination candidate), a
   // rule none of whose ports admits them (named ports resolve per pod) cannot match either.
@@ -496,7 +496,10 @@ bool Encoder::can_match(const ir::Policy& p, const ir::Rule& r, const SideVars& 
       const ir::Endpoint* dst_ep = c.kind == Candidate::Kind::Pod ? &m_.endpoint(c.ep) : nullptr;
       std::vector<std::pair<uint8_t, uint16_t>> asked = c.ports;  // the packet is one of these
       if (asked.empty()) {
-        if (!q_.proto || !q_.port) return true;  // a symbolic port: leave it to the solver
+        if (!q_.proto || !q_.port) {  // a symbolic port: the solver decides
+          any_port = true;
+          break;
+        }
         asked.emplace_back(*q_.proto, *q_.port);
       }
       for (const auto& [proto, port] : asked)
