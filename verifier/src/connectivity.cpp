@@ -293,7 +293,8 @@ Connectivity::Connectivity(const ir::Model& m, const ir::PolicyTables& t) : m_(m
       behavior_[g] = g;
       continue;
     }
-    auto key = std::make_tuple(t.row_of_[grp.ctx * 2u], t.row_of_[grp.ctx * 2u + 1], grp.cls, grp.workload);
+    auto key = std::make_tuple(t.row_id(grp.ctx, ir::Direction::Egress), t.row_id(grp.ctx, ir::Direction::Ingress),
+                               grp.cls, grp.workload);
     behavior_[g] = behaviors.emplace(std::move(key), g).first->second;
   }
 }

@@ -105,13 +105,10 @@ struct PolicyTables {
       return node_functions_[cd * n + (cls - first_node_class_)];
     return rows_[row_of_[cd]][cls];
   }
-  /// Two contexts with equal signatures have identical function ids everywhere.
-  [[nodiscard]] std::vector<uint32_t> row_signature(uint32_t ctx) const {
-    size_t n = node_count();
-    std::vector<uint32_t> sig{row_of_[ctx * 2u], row_of_[ctx * 2u + 1]};
-    sig.insert(sig.end(), node_functions_.begin() + static_cast<std::ptrdiff_t>(ctx * 2u * n),
-               node_functions_.begin() + static_cast<std::ptrdiff_t>((ctx * 2u + 2) * n));
-    return sig;
+  /// The interned row of (context, direction): two contexts with the same row in both
+  /// directions have identical function ids towards every class but the nodes.
+  [[nodiscard]] uint32_t row_id(uint32_t ctx, Direction d) const {
+    return row_of_[static_cast<size_t>(ctx) * 2 + static_cast<size_t>(d)];
   }
   [[nodiscard]] const PortFunction& function(uint32_t ctx, Direction d, uint32_t cls) const {
     return functions[function_id(ctx, d, cls)];
